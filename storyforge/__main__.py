@@ -1,0 +1,3 @@
+from storyforge.cli import main
+
+main()

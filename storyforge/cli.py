@@ -1,0 +1,79 @@
+"""`storyforge [group=option ...] [key=value ...]`: compose the config with Hydra and run the recipe.
+
+Before Hydra starts: `.env` is read, `profile=auto` is resolved by GPU detection, and the recipes are
+registered. A bad input or config prints one line (`storyforge: error: ... Fix: ...`) and exits with 2; a
+stage that fails exits with 1 and leaves every finished item in the cache, so the same command resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from dotenv import load_dotenv
+from omegaconf import DictConfig
+
+from storyforge.errors import StageFailed, StoryforgeError
+
+log = logging.getLogger("storyforge")
+_profile_reason = ""
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"storyforge: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _task(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from storyforge.engine.pipeline import run_pipeline
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    log.info("profile: %s (%s)", cfg.get("profile_name"), _profile_reason)
+    try:
+        result = run_pipeline(cfg, run_dir, profile_reason=_profile_reason)
+    except StoryforgeError as exc:
+        _fail(str(exc), exc.exit_code)
+    except StageFailed as exc:
+        _fail(
+            f"{exc}. Finished items are cached: fix the cause and run the same command to resume "
+            f"(details in {run_dir / 'error.log'}).",
+            exc.exit_code,
+        )
+    stages = result.manifest.stages.values()
+    hits, total = sum(s.misses == 0 for s in stages), len(stages)
+    items = sum(s.hits + s.misses for s in stages)
+    log.info(
+        "cache: %d/%d stages fully cached (%d of %d items hit) in %.2fs",
+        hits,
+        total,
+        sum(s.hits for s in stages),
+        items,
+        result.manifest.seconds,
+    )
+    log.info("video: %s", result.video or "(this recipe makes no video)")
+
+
+def main() -> None:
+    global _profile_reason
+    load_dotenv(Path.cwd() / ".env", override=False)
+    import hydra
+
+    from storyforge.config import register
+    from storyforge.profile import resolve_profile
+    from storyforge.resources import resource_dir
+
+    try:
+        argv, _profile_reason = resolve_profile(sys.argv[1:])
+        register()
+        conf = resource_dir("conf")
+    except StoryforgeError as exc:
+        _fail(str(exc), exc.exit_code)
+    sys.argv = [sys.argv[0], *argv]
+    hydra.main(config_path=str(conf), config_name="config", version_base="1.3")(_task)()
+
+
+if __name__ == "__main__":
+    main()

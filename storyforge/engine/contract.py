@@ -1,0 +1,141 @@
+"""The contracts the engine relies on: `Stage`, `Service`, the `RunContext` a stage runs in, and prompts.
+
+A stage is a pure transformation of typed inputs to a typed output. It names the services it uses; the engine
+injects them as attributes. Its `Params` validate at build time and hold the defaults; YAML only overrides.
+Fields declared with `knob(...)` (timeouts, retries, concurrency) do not change outputs and stay out of keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anyio
+from jinja2 import StrictUndefined
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field
+
+from storyforge.errors import ConfigError
+from storyforge.models import ModelProvider
+
+
+def knob(default: Any, description: str) -> Any:
+    """A parameter that does not change the output (concurrency, timeouts, retries): left out of cache keys."""
+    return Field(default, description=description, json_schema_extra={"cache_key": False})
+
+
+def key_params(params: BaseModel) -> dict:
+    """The params that shape the output, as JSON-able data."""
+    data = params.model_dump(mode="json")
+    for name, info in type(params).model_fields.items():
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("cache_key") is False:
+            data.pop(name, None)
+    return data
+
+
+class Params(BaseModel):
+    """Base for stage and service parameters: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Service:
+    """A backend (LLM, image/video, TTS, music, compositor). Cheap to construct; heavy state loads lazily."""
+
+    provider: ClassVar[ModelProvider]
+
+    class Params(Params):
+        max_concurrency: int = knob(1, "How many calls may run at once")
+
+    def __init__(self, **params: Any) -> None:
+        self.params = self.Params(**params)
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def concurrency(self) -> int:
+        return self.params.max_concurrency
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        """Bounds blocking work on this service; made on first use, inside the run's event loop."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.concurrency)
+        return self._limiter
+
+    def fingerprint(self) -> dict:
+        """Everything that changes this service's output, nothing secret."""
+        cls = type(self)
+        return {"target": f"{cls.__module__}.{cls.__qualname__}", "provider": self.provider.value, **key_params(self.params)}
+
+    def warm_up(self) -> None:
+        """Load weights ahead of first use (no-op for services without any)."""
+
+    def close(self) -> None:
+        """Release models and memory when the stages using this service are done."""
+
+
+class PromptSet:
+    """Jinja2 templates from `conf/prompts/<set>/`, rendered in a sandbox where an undefined name is an error."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+    def source(self, name: str) -> str:
+        path = self.folder / f"{name}.j2"
+        if not path.is_file():
+            raise ConfigError(
+                f"Prompt template '{name}' is missing from prompt set '{self.folder.name}' ({path}).",
+                f"add {name}.j2 to that folder or choose another set with prompts=<set>.",
+            )
+        return path.read_text(encoding="utf-8")
+
+    def render(self, name: str, **variables: Any) -> str:
+        try:
+            return self._env.from_string(self.source(name)).render(**variables)
+        except TemplateError as exc:
+            raise ConfigError(
+                f"Prompt template '{self.folder.name}/{name}.j2' failed to render: {exc}.",
+                "use only the variables the stage passes (see the stage's docstring).",
+            ) from exc
+
+
+@dataclass
+class RunContext:
+    """What a stage sees of the run besides its inputs: its item, seed, a scratch folder and the prompts."""
+
+    stage: str
+    item: str
+    seed: int
+    scratch: Path
+    prompts: PromptSet
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("storyforge"))
+
+    def path(self, name: str) -> Path:
+        """A fresh path for an output file; the engine moves it into the store when the stage returns."""
+        return self.scratch / name.replace("/", "_")
+
+
+class Stage(ABC):
+    """One step of a recipe. Subclasses set `uses`, `Params`, and implement `async run(ctx, **inputs)`."""
+
+    version: ClassVar[str] = "1"  # bump when the output for the same inputs changes
+    uses: ClassVar[tuple[str, ...]] = ()  # services injected by name, e.g. ("llm",)
+    prompts: ClassVar[tuple[str, ...]] = ()  # prompt templates whose text is part of the cache key
+    export: ClassVar[str | None] = None  # readable JSON name of the whole output in the run directory
+
+    class Params(Params):
+        pass
+
+    def __init__(self, params: Params, services: dict[str, Service]) -> None:
+        self.params = params
+        for name in self.uses:
+            setattr(self, name, services[name])
+
+    @abstractmethod
+    async def run(self, ctx: RunContext, **inputs: Any) -> BaseModel:
+        """Turn inputs (named by the recipe's `needs`) into this stage's output."""

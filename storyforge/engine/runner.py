@@ -1,0 +1,215 @@
+"""Run a checked graph with anyio: independent stages concurrently, `for_each` items fanned out, every unit
+memoised in the cache.
+
+A unit is a whole stage, or one item of a `for_each` stage. Its key hashes the stage target and version, the
+params that shape output, the fingerprints of the services it uses, its prompt templates, a seed derived from
+(run seed, item id), and the content digests of its inputs. A unit that finishes is committed to the cache at
+once, so a run that dies later resumes from there. Results keep story order however they finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, ValidationError
+
+from storyforge.engine.cache import KEY_SCHEMA, Cache, canonical_json, digest
+from storyforge.engine.contract import PromptSet, RunContext, key_params
+from storyforge.engine.graph import SOURCE, Graph, Node
+from storyforge.engine.progress import Reporter
+from storyforge.errors import StageFailed, StoryforgeError
+from storyforge.models import Artifact, ItemRecord, StageRecord
+
+
+@dataclass
+class Output:
+    """A stage's output (a model, or a list of per-item models) with its content digest."""
+
+    value: Any
+    digest: str
+
+
+def derive_seed(run_seed: int, item: str) -> int:
+    """A per-item seed that depends only on the run seed and the item's id."""
+    return int.from_bytes(hashlib.sha256(f"{run_seed}:{item}".encode()).digest()[:4], "big")
+
+
+def items_of(value: Any) -> list[BaseModel]:
+    """What a `for_each` iterates over: a model's `fan_out()`, flattened across a list of models."""
+    if isinstance(value, list):
+        return [item for v in value for item in items_of(v)]
+    return list(value.fan_out()) if hasattr(value, "fan_out") else [value]
+
+
+def dump(value: Any) -> Any:
+    return [dump(v) for v in value] if isinstance(value, list) else value.model_dump(mode="json")
+
+
+def artifacts_in(value: Any) -> list[Artifact]:
+    """Every Artifact inside a model, found by walking its fields."""
+    if isinstance(value, Artifact):
+        return [value]
+    if isinstance(value, BaseModel):
+        return [a for v in value.__dict__.values() for a in artifacts_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in artifacts_in(v)]
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in artifacts_in(v)]
+    return []
+
+
+def link(src: Path, dest: Path) -> None:
+    """Put a store file into the run directory under its readable name: a hard link, or a copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+@dataclass
+class Runner:
+    graph: Graph
+    cache: Cache
+    prompts: PromptSet
+    run_seed: int
+    run_dir: Path
+    reporter: Reporter
+    records: dict[str, StageRecord] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # readable name -> sha256
+
+    async def run(self, source: BaseModel) -> dict[str, Output]:
+        results = {SOURCE: Output(source, digest(dump(source)))}
+        done = {name: anyio.Event() for name in self.graph.nodes}
+        users = {use: sum(use in n.stage.uses for n in self.graph.nodes.values()) for use in self.graph.services}
+        fingerprints = {name: svc.fingerprint() for name, svc in self.graph.services.items()}
+
+        async def run_node(node: Node) -> None:
+            for upstream in node.needs.values():
+                if upstream != SOURCE:
+                    await done[upstream].wait()
+            results[node.name] = await self._run_stage(node, results, fingerprints)
+            done[node.name].set()
+            for use in node.stage.uses:  # unload a service once no stage needs it any more
+                users[use] -= 1
+                if users[use] == 0:
+                    await anyio.to_thread.run_sync(self.graph.services[use].close)
+
+        async with anyio.create_task_group() as tg:
+            for name in self.graph.order:
+                tg.start_soon(run_node, self.graph.nodes[name])
+        return results
+
+    async def _run_stage(self, node: Node, results: dict[str, Output], fingerprints: dict[str, dict]) -> Output:
+        started = time.perf_counter()
+        base = {
+            "schema": KEY_SCHEMA,
+            "target": node.target,
+            "version": type(node.stage).version,
+            "params": key_params(node.stage.params),
+            "services": {use: fingerprints[use] for use in node.stage.uses},
+            "prompts": {name: self.prompts.source(name) for name in type(node.stage).prompts},
+        }
+        fixed = {p: results[u] for p, u in node.needs.items() if u != node.for_each}
+        if node.for_each is None:
+            units = [("", fixed)]
+        else:
+            param = next(p for p, u in node.needs.items() if u == node.for_each)
+            items = items_of(results[node.for_each].value)
+            units = [
+                (getattr(item, "id", None) or f"{i + 1:04d}", {**fixed, param: Output(item, digest(dump(item)))})
+                for i, item in enumerate(items)
+            ]
+        self.reporter.stage_started(node.name, len(units) if node.for_each else 0)
+        records: list[ItemRecord | None] = [None] * len(units)
+        values: list[Any] = [None] * len(units)
+
+        async def run_unit(i: int, item: str, inputs: dict[str, Output]) -> None:
+            values[i], records[i] = await self._unit(node, base, item, inputs)
+            self.reporter.item_done(node.name, records[i].hit)
+
+        async with anyio.create_task_group() as tg:
+            for i, (item, inputs) in enumerate(units):
+                tg.start_soon(run_unit, i, item, inputs)
+
+        if node.for_each is None:
+            out = Output(values[0], records[0].output)
+        else:
+            out = Output(values, digest([r.output for r in records]))
+        if type(node.stage).export:
+            export = self.run_dir / type(node.stage).export
+            export.write_text(json.dumps(dump(out.value), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        record = StageRecord(
+            target=node.target,
+            version=type(node.stage).version,
+            seconds=round(time.perf_counter() - started, 4),
+            hits=sum(r.hit for r in records),
+            misses=sum(not r.hit for r in records),
+            items=records,
+        )
+        self.records[node.name] = record
+        self.reporter.stage_finished(node.name, record)
+        return out
+
+    async def _unit(self, node: Node, base: dict, item: str, inputs: dict[str, Output]) -> tuple[Any, ItemRecord]:
+        started = time.perf_counter()
+        seed = derive_seed(self.run_seed, item)
+        key = digest({**base, "seed": seed, "inputs": {p: o.digest for p, o in inputs.items()}})
+        value, hit, out_sha = None, False, ""
+        if self.cache.reads(node.name) and (stored := self.cache.index.get(key)):
+            value = self._load(stored, node.output)
+            hit, out_sha = value is not None, stored.get("output", "")
+        if value is None:
+            value, out_sha = await self._compute(node, item, seed, inputs)
+            if self.cache.writes():
+                self.cache.index.set(key, {"output": out_sha, "seconds": round(time.perf_counter() - started, 4)})
+        artifacts = {}
+        for art in artifacts_in(value):
+            link(art.path, self.run_dir / art.name)
+            artifacts[art.name] = art.sha256
+        self.outputs.update(artifacts)
+        seconds = round(time.perf_counter() - started, 4)
+        return value, ItemRecord(item=item, key=key, hit=hit, seconds=seconds, output=out_sha, artifacts=artifacts)
+
+    async def _compute(self, node: Node, item: str, seed: int, inputs: dict[str, Output]) -> tuple[Any, str]:
+        blobs = self.cache.blobs
+        scratch = blobs.scratch_dir()
+        try:
+            ctx = RunContext(stage=node.name, item=item, seed=seed, scratch=scratch, prompts=self.prompts)
+            try:
+                value = await node.stage.run(ctx, **{p: o.value for p, o in inputs.items()})
+            except (StoryforgeError, Exception) as exc:
+                raise StageFailed(node.name, item, exc) from exc
+            if not isinstance(value, node.output):
+                raise StageFailed(node.name, item, TypeError(f"returned {type(value).__name__}, not {node.output.__name__}"))
+            for art in artifacts_in(value):
+                if not art.sha256:
+                    art.sha256 = blobs.put_file(Path(art.path))
+                art.path = blobs.path(art.sha256)
+            return value, blobs.put_bytes(canonical_json(dump(value)))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _load(self, stored: dict, output: type[BaseModel]) -> BaseModel | None:
+        """The cached output, or None when its blob or any artifact is missing or corrupt."""
+        data = self.cache.blobs.read_verified(stored.get("output", ""))
+        if data is None:
+            return None
+        try:
+            value = output.model_validate(json.loads(data))
+        except (ValidationError, ValueError):
+            return None
+        for art in artifacts_in(value):
+            if not self.cache.blobs.verify(art.sha256):
+                return None
+            art.path = self.cache.blobs.path(art.sha256)
+        return value

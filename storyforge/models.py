@@ -1,0 +1,284 @@
+"""The story domain as pydantic data: what flows between stages, what the cache stores, what a run reports.
+
+Nothing here does I/O or imports anything else from storyforge. Every field carries a description so the
+JSON schema (and an LLM prompt built from it) explains itself. Models that hold a list a recipe can fan out
+over (`for_each`) expose it through `fan_out()`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ExecutionProfile(StrEnum):
+    """Which family of services a run uses."""
+
+    debug_cpu = "debug_cpu"
+    prod_gpu = "prod_gpu"
+    auto = "auto"
+
+
+class ShotType(StrEnum):
+    """Film grammar for a shot; drives framing in image prompts and the storyboard card."""
+
+    establishing = "establishing"
+    wide = "wide"
+    medium = "medium"
+    close_up = "close_up"
+    over_the_shoulder = "over_the_shoulder"
+    insert = "insert"
+
+
+class VoiceType(StrEnum):
+    """Who speaks a narration clip."""
+
+    narrator = "narrator"
+    character = "character"
+
+
+class ModelProvider(StrEnum):
+    """Where a service's model comes from (recorded in fingerprints and manifests)."""
+
+    rules = "rules"
+    procedural = "procedural"
+    transformers = "transformers"
+    openai = "openai"
+    diffusers = "diffusers"
+    coqui = "coqui"
+    espeak = "espeak"
+    piper = "piper"
+    audiocraft = "audiocraft"
+    ffmpeg = "ffmpeg"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Artifact(_Model):
+    """A media file held in the content-addressed store. Only its digest and names are hashed, never its path."""
+
+    sha256: str = Field("", description="Hex sha256 of the file's bytes; filled in by the engine when stored")
+    name: str = Field(description="Readable path inside the run directory, e.g. 'shots/s01_03.png'")
+    media_type: str = Field(description="MIME type, e.g. 'image/png', 'audio/wav', 'video/mp4'")
+    path: Path | None = Field(None, exclude=True, description="Where the file lies now (never serialised)")
+
+
+class StoryInput(_Model):
+    """The raw story as the user gave it, already checked to be non-empty UTF-8 text."""
+
+    text: str = Field(description="The story text as read from the file")
+    source: str = Field(description="File name the text came from (not its full path: runs elsewhere must hit)")
+
+
+class Character(_Model):
+    """A named person in the story, with what they look like so every shot draws them the same way."""
+
+    name: str = Field(description="Canonical name as used in the story")
+    aliases: list[str] = Field(default_factory=list, description="Other names the story uses for them")
+    description: str = Field("", description="Short visual description: age, hair, clothes")
+    mentions: int = Field(0, description="How often the name occurs in the story")
+
+
+class Location(_Model):
+    """A named place in the story."""
+
+    name: str = Field(description="Name of the place as used in the story")
+    description: str = Field("", description="Short visual description of the place")
+
+
+class Section(_Model):
+    """A block of the story between two explicit breaks (chapter heading, scene break, slugline)."""
+
+    heading: str = Field("", description="The heading or slugline that opens the section, if any")
+    paragraphs: list[str] = Field(description="The section's paragraphs, cleaned, in order")
+
+
+class StoryBible(_Model):
+    """Who and where the story is about, so every shot prompt draws them the same way."""
+
+    characters: list[Character] = Field(default_factory=list, description="The cast, most mentioned first")
+    locations: list[Location] = Field(default_factory=list, description="Named places")
+    summary: str = Field("", description="A few sentences saying what happens")
+
+
+class Story(_Model):
+    """The cleaned story with its structure and its cast: the input of scene splitting."""
+
+    title: str = Field(description="Title: the first line if it looks like one, else the file name")
+    text: str = Field(description="Normalised text (NFC, unwrapped paragraphs)")
+    language: str = Field("en", description="ISO 639-1 code guessed from the script")
+    sections: list[Section] = Field(description="Blocks between explicit breaks, in story order")
+    characters: list[Character] = Field(default_factory=list, description="The cast, most mentioned first")
+    locations: list[Location] = Field(default_factory=list, description="Named places")
+    summary: str = Field("", description="A few sentences saying what happens")
+
+
+class Scene(_Model):
+    """A continuous stretch of story in one place and time."""
+
+    index: int = Field(description="1-based position in the story")
+    title: str = Field(description="Short title for the scene")
+    text: str = Field(description="The scene's story text")
+    summary: str = Field("", description="One or two sentences on what happens")
+    characters: list[str] = Field(default_factory=list, description="Names of characters present")
+    location: str = Field("", description="Where it happens")
+    mood: str = Field("calm", description="One word for the mood, e.g. calm, tense, joyful")
+
+    @property
+    def id(self) -> str:
+        return f"s{self.index:02d}"
+
+
+class SceneList(_Model):
+    """The story split into scenes."""
+
+    scenes: list[Scene] = Field(description="Scenes in story order")
+
+    def fan_out(self) -> list[Scene]:
+        return self.scenes
+
+
+class Shot(_Model):
+    """One camera setup: a picture on screen while its narration plays."""
+
+    scene_index: int = Field(description="1-based index of the scene this shot belongs to")
+    index: int = Field(description="1-based position within its scene")
+    shot_type: ShotType = Field(description="Framing of the shot")
+    camera: str = Field("static", description="Camera movement, e.g. 'slow push in', 'pan left', 'static'")
+    description: str = Field(description="What the picture shows, for the image model or storyboard")
+    narration: str = Field(description="Story text read aloud over this shot")
+    duration_s: float = Field(description="Planned length in seconds; narration may lengthen it")
+    characters: list[str] = Field(default_factory=list, description="Names of characters visible")
+
+    @property
+    def id(self) -> str:
+        return f"s{self.scene_index:02d}_{self.index:02d}"
+
+
+class ScenePlan(_Model):
+    """The shots planned for one scene."""
+
+    scene_index: int = Field(description="1-based index of the planned scene")
+    shots: list[Shot] = Field(description="Shots in order")
+
+    def fan_out(self) -> list[Shot]:
+        return self.shots
+
+
+class ShotList(_Model):
+    """Every shot of the story, in story order."""
+
+    shots: list[Shot] = Field(description="Shots in story order")
+
+    def fan_out(self) -> list[Shot]:
+        return self.shots
+
+
+class ShotVisual(_Model):
+    """The picture (still or clip) rendered for one shot."""
+
+    shot_id: str = Field(description="Id of the shot, e.g. 's01_03'")
+    media: Artifact = Field(description="A PNG still or an MP4 clip")
+    is_clip: bool = Field(False, description="True when media is a moving clip rather than a still")
+
+
+class NarrationClip(_Model):
+    """Spoken narration for one shot."""
+
+    shot_id: str = Field(description="Id of the shot it is spoken over")
+    text: str = Field(description="What is said")
+    voice: VoiceType = Field(VoiceType.narrator, description="Who speaks")
+    audio: Artifact = Field(description="WAV file")
+    duration_s: float = Field(description="Measured length of the audio in seconds")
+
+
+class MusicTrack(_Model):
+    """A music bed for the whole video."""
+
+    audio: Artifact = Field(description="WAV file")
+    duration_s: float = Field(description="Length of the audio in seconds")
+    loopable: bool = Field(True, description="True when the end joins the start without a click")
+    mood: str = Field("calm", description="Mood the track was made for")
+
+
+class TimelineEntry(_Model):
+    """When one shot plays and when its narration sits inside it."""
+
+    shot_id: str = Field(description="Id of the shot")
+    scene_index: int = Field(description="1-based scene index")
+    start_s: float = Field(description="Start time in the video")
+    duration_s: float = Field(description="How long the shot is on screen")
+    narration_start_s: float = Field(description="When its narration starts, in video time")
+    narration_duration_s: float = Field(description="Length of its narration audio")
+    text: str = Field(description="Narration text (for subtitles)")
+
+
+class SubtitleCue(_Model):
+    """One subtitle on screen."""
+
+    start_s: float = Field(description="Appears at, in video time")
+    end_s: float = Field(description="Disappears at, in video time")
+    text: str = Field(description="At most two lines of text")
+
+
+class Timeline(_Model):
+    """What plays when, computed before any media work so it is testable without ffmpeg."""
+
+    entries: list[TimelineEntry] = Field(description="Shots in play order")
+    cues: list[SubtitleCue] = Field(default_factory=list, description="Subtitle cues in order")
+    duration_s: float = Field(description="Total length of the video")
+    width: int = Field(description="Frame width in pixels")
+    height: int = Field(description="Frame height in pixels")
+    fps: int = Field(description="Frames per second")
+
+
+class Video(_Model):
+    """The finished video with its subtitles."""
+
+    mp4: Artifact = Field(description="The MP4 (H.264 video, AAC audio)")
+    subtitles: Artifact = Field(description="SRT subtitles")
+    timeline: Timeline = Field(description="The timeline it was made from")
+    duration_s: float = Field(description="Duration of the MP4 as measured after encoding")
+
+
+class ItemRecord(_Model):
+    """How one unit of work (a whole stage, or one for_each item) went in a run."""
+
+    item: str = Field(description="Item id ('' for a stage that does not fan out)")
+    key: str = Field(description="Cache key (sha256 of the key payload)")
+    hit: bool = Field(description="True when the output came from the cache")
+    seconds: float = Field(description="Wall time spent on this item in this run")
+    output: str = Field(description="sha256 of the output's canonical JSON")
+    artifacts: dict[str, str] = Field(default_factory=dict, description="Artifact name -> sha256")
+
+
+class StageRecord(_Model):
+    """How one stage went in a run."""
+
+    target: str = Field(description="The stage's _target_")
+    version: str = Field(description="The stage's version")
+    seconds: float = Field(description="Wall time from the stage's start to its end")
+    hits: int = Field(description="Items served from the cache")
+    misses: int = Field(description="Items computed")
+    items: list[ItemRecord] = Field(description="Per-item detail, in story order")
+
+
+class RunManifest(_Model):
+    """Enough to reproduce a run and to explain every cache hit or miss."""
+
+    storyforge_version: str = Field(description="Version of storyforge that ran")
+    profile: str = Field(description="Resolved execution profile")
+    profile_reason: str = Field("", description="Why this profile was chosen")
+    started_at: str = Field(description="UTC start time (ISO 8601); never part of any cache key")
+    seconds: float = Field(description="Wall time of the whole run")
+    git_commit: str | None = Field(None, description="Commit of the storyforge checkout, when there is one")
+    packages: dict[str, str] = Field(description="Versions of the packages that shape outputs")
+    config: dict = Field(description="Resolved configuration, secrets removed")
+    stages: dict[str, StageRecord] = Field(description="Per-stage records, in recipe order")
+    outputs: dict[str, str] = Field(default_factory=dict, description="Readable output name -> sha256")
+    status: str = Field("succeeded", description="'succeeded' or 'failed'")
+    error: str | None = Field(None, description="The error that ended a failed run")

@@ -1,0 +1,50 @@
+"""The small protocols stages use to talk to services. A backend is any class with these methods plus the
+`Service` basics (`limiter`, `fingerprint()`, `warm_up()`, `close()`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import anyio
+from pydantic import BaseModel
+
+from storyforge.models import MusicTrack, NarrationClip, Shot, ShotVisual, Timeline
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class LLMService(Protocol):
+    limiter: anyio.CapacityLimiter
+
+    async def generate(self, task: str, prompt: str, schema: type[T], context: dict[str, Any]) -> T:
+        """Answer `prompt` with an instance of `schema`. `task` and `context` carry the same request as data,
+        for backends (like the rule-based planner) that work from structure rather than text."""
+
+
+class VideoService(Protocol):
+    async def render(self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path) -> Path:
+        """Draw one shot (a still or a clip) to `out` with the suffix it chooses; return the file's path."""
+
+
+class TTSService(Protocol):
+    async def speak(self, text: str, language: str, seed: int, out: Path) -> Path:
+        """Speak `text` into a WAV file at `out`; return its path."""
+
+
+class MusicService(Protocol):
+    async def compose(self, mood: str, seed: int, out: Path) -> Path:
+        """Make a loopable music bed into a WAV file at `out`; return its path."""
+
+
+class Compositor(Protocol):
+    async def compose(
+        self,
+        timeline: Timeline,
+        visuals: dict[str, ShotVisual],
+        narration: dict[str, NarrationClip],
+        music: MusicTrack | None,
+        subtitles: Path | None,
+        out: Path,
+    ) -> float:
+        """Render the timeline into the MP4 `out`; return its measured duration in seconds."""
