@@ -18,7 +18,7 @@ _HEADING = re.compile(
     r"^\s*(#{1,6}\s+\S.*|(chapter|part|book)\s+([0-9ivxlc]+|[a-z]+)\b.*|(INT|EXT|INT/EXT|I/E)\.\s.*)$", re.IGNORECASE
 )
 _SLUGLINE = re.compile(r"^\s*(INT|EXT|INT/EXT|I/E)\.\s")
-_SENTENCE_END = re.compile(r"(?<=[.!?…।॥。！？])[\"'”’»)\]]*\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…।॥。！？][\"'”’»)\]])\s+|(?<=[.!?…।॥。！？])\s+")
 _ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "Mt.", "Prof.", "Sr.", "Jr.", "vs.", "e.g.", "i.e.")
 _WORD = re.compile(r"\w+(?:['’]\w+)?")
 _DEVANAGARI = re.compile(r"[\u0900-\u097f]")
@@ -90,7 +90,7 @@ def sentences(text: str) -> list[str]:
         part = part.strip()
         if not part:
             continue
-        if out and out[-1].endswith(_ABBREVIATIONS):
+        if out and (out[-1].endswith(_ABBREVIATIONS) or part[0].islower()):  # “Go!” she said.
             out[-1] = f"{out[-1]} {part}"
         else:
             out.append(part)

@@ -58,7 +58,7 @@ class BlobStore:
 
     def put_bytes(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        if not self.path(sha).exists():
+        if not self.verify(sha):  # absent, or corrupt: (re)write it
             fd, tmp = tempfile.mkstemp(dir=self.tmp)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -68,7 +68,7 @@ class BlobStore:
     def put_file(self, src: Path) -> str:
         """Move a finished file into the store (copy when it lives on another filesystem)."""
         sha = file_sha256(src)
-        if self.path(sha).exists():
+        if self.verify(sha):
             src.unlink(missing_ok=True)
             return sha
         fd, tmp = tempfile.mkstemp(dir=self.tmp)

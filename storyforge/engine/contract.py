@@ -127,6 +127,9 @@ class Stage(ABC):
     uses: ClassVar[tuple[str, ...]] = ()  # services injected by name, e.g. ("llm",)
     prompts: ClassVar[tuple[str, ...]] = ()  # prompt templates whose text is part of the cache key
     export: ClassVar[str | None] = None  # readable JSON name of the whole output in the run directory
+    # input -> the only fields of it that run() reads: narrower keys, so editing a shot's picture description
+    # does not re-voice it. Leave an input out to key on all of it.
+    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     class Params(Params):
         pass

@@ -76,6 +76,32 @@ def link(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
+def base_payload(node: Node, fingerprints: dict[str, dict], prompts: PromptSet) -> dict:
+    """The part of a unit's key shared by all items of a stage."""
+    stage = type(node.stage)
+    return {
+        "schema": KEY_SCHEMA,
+        "target": node.target,
+        "version": stage.version,
+        "params": key_params(node.stage.params),
+        "services": {use: fingerprints[use] for use in stage.uses},
+        "prompts": {name: prompts.source(name) for name in stage.prompts},
+    }
+
+
+def input_digests(node: Node, inputs: dict[str, Output]) -> dict[str, str]:
+    """Content digests of a unit's inputs; only the fields a stage declares in `reads` where it declares them."""
+    reads = type(node.stage).reads
+    return {
+        p: digest(o.value.model_dump(mode="json", include=set(reads[p]))) if p in reads else o.digest for p, o in inputs.items()
+    }
+
+
+def unit_key(base: dict, seed: int, inputs: dict[str, str]) -> str:
+    """sha256 of the canonical key payload: stage identity, params, services, prompts, seed, input digests."""
+    return digest({**base, "seed": seed, "inputs": inputs})
+
+
 @dataclass
 class Runner:
     graph: Graph
@@ -111,14 +137,7 @@ class Runner:
 
     async def _run_stage(self, node: Node, results: dict[str, Output], fingerprints: dict[str, dict]) -> Output:
         started = time.perf_counter()
-        base = {
-            "schema": KEY_SCHEMA,
-            "target": node.target,
-            "version": type(node.stage).version,
-            "params": key_params(node.stage.params),
-            "services": {use: fingerprints[use] for use in node.stage.uses},
-            "prompts": {name: self.prompts.source(name) for name in type(node.stage).prompts},
-        }
+        base = base_payload(node, fingerprints, self.prompts)
         fixed = {p: results[u] for p, u in node.needs.items() if u != node.for_each}
         if node.for_each is None:
             units = [("", fixed)]
@@ -163,7 +182,7 @@ class Runner:
     async def _unit(self, node: Node, base: dict, item: str, inputs: dict[str, Output]) -> tuple[Any, ItemRecord]:
         started = time.perf_counter()
         seed = derive_seed(self.run_seed, item)
-        key = digest({**base, "seed": seed, "inputs": {p: o.digest for p, o in inputs.items()}})
+        key = unit_key(base, seed, input_digests(node, inputs))
         value, hit, out_sha = None, False, ""
         if self.cache.reads(node.name) and (stored := self.cache.index.get(key)):
             value = self._load(stored, node.output)

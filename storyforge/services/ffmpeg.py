@@ -27,10 +27,15 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def run_ffmpeg(args: list[str], log_file: Path | None = None) -> None:
+def run_ffmpeg(args: list[str], log_file: Path | None = None, timeout_s: float | None = None) -> None:
     """Run ffmpeg quietly; on failure raise FFmpegError with the last lines of stderr (also saved to log_file)."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise FFmpegError(
+            f"ffmpeg ran past its {timeout_s:.0f} s limit.", "raise compositor.timeout_s, or report the hang."
+        ) from exc
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         if log_file is not None:

@@ -7,6 +7,7 @@ ducking and loudness normalisation are issue 2's richer compositor, which replac
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import anyio
@@ -21,6 +22,7 @@ class FFmpegCompositor(Service):
 
     class Params(Service.Params):
         max_concurrency: int = knob(1, "Encodes at once (each uses every core)")
+        timeout_s: float = knob(3600.0, "Longest an encode may take before it counts as hung")
         preset: str = "veryfast"  # x264 preset: ultrafast ... veryslow
         crf: int = 23  # x264 quality (lower is better)
         audio_bitrate: str = "160k"  # AAC bitrate
@@ -36,8 +38,9 @@ class FFmpegCompositor(Service):
         subtitles: Path | None,
         out: Path,
     ) -> float:
+        p = self.params
         args = self.command(timeline, visuals, narration, music, subtitles, out)
-        await anyio.to_thread.run_sync(run_ffmpeg, args, out.with_name("ffmpeg-error.log"), limiter=self.limiter)
+        await anyio.to_thread.run_sync(run_ffmpeg, args, out.with_name("ffmpeg-error.log"), p.timeout_s, limiter=self.limiter)
         return await anyio.to_thread.run_sync(lambda: probe(out)["duration"])
 
     def command(
@@ -78,14 +81,18 @@ class FFmpegCompositor(Service):
         bus = voices[:]
         if music is not None:
             idx = inputs.count("-i")
-            inputs += ["-stream_loop", "-1", "-i", str(music.audio.path)]
+            inputs += ["-i", str(music.audio.path)]
+            loop = (
+                f"aloop=loop=-1:size={math.ceil(music.duration_s * p.sample_rate)}"  # loop decoded audio: the input stays finite
+            )
             graph.append(
-                f"[{idx}:a]aresample={p.sample_rate},aformat=channel_layouts=stereo,volume={p.music_gain_db}dB,atrim=duration={tl.duration_s}[bed]"
+                f"[{idx}:a]aresample={p.sample_rate},aformat=channel_layouts=stereo,{loop},volume={p.music_gain_db}dB,"
+                f"atrim=duration={tl.duration_s}[bed]"
             )
             bus.append("[bed]")
         if bus:
             graph.append(
-                f"{''.join(bus)}amix=inputs={len(bus)}:normalize=0:duration=longest,apad,atrim=duration={tl.duration_s}[aout]"
+                f"{''.join(bus)}amix=inputs={len(bus)}:normalize=0:duration=longest,apad=whole_dur={tl.duration_s},atrim=duration={tl.duration_s}[aout]"
             )
         else:
             graph.append(f"anullsrc=r={p.sample_rate}:cl=stereo,atrim=duration={tl.duration_s}[aout]")

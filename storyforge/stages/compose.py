@@ -9,6 +9,7 @@ from storyforge.timeline import build_timeline, to_srt
 
 class Compose(Stage):
     uses = ("compositor",)
+    export = "video.json"
 
     class Params(Params):
         width: int = 1280  # output frame width

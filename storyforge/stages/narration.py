@@ -11,6 +11,8 @@ from storyforge.models import Artifact, NarrationClip, Shot, Story
 class Narrate(Stage):
     uses = ("tts",)
 
+    reads = {"shot": ("scene_index", "index", "narration"), "story": ("language",)}
+
     class Params(Params):
         pass
 

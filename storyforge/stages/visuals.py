@@ -15,6 +15,8 @@ class RenderShot(Stage):
     uses = ("video",)
     prompts = ("shot_image",)
 
+    reads = {"story": ("characters",)}
+
     class Params(Params):
         style: str = "storybook illustration, soft light"  # look appended to every image prompt
 

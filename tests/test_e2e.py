@@ -1,0 +1,118 @@
+"""End to end on profile=debug_cpu: the video a user gets, cache hits on re-run, narrow re-runs after an edit,
+resume after a failure, and recovery from a corrupt cache."""
+
+import json
+
+import pytest
+
+from storyforge.errors import StageFailed
+from storyforge.services.ffmpeg import probe
+from storyforge.services.storyboard import StoryboardVideo
+from tests.conftest import FIXTURES
+
+STORY = (f"story={FIXTURES / 'two_scenes.txt'}", "++stages.plan.shot_words=12")  # 2 scenes, 3 shots each
+
+
+def misses(result) -> dict[str, int]:
+    return {name: stage.misses for name, stage in result.manifest.stages.items()}
+
+
+def test_video_has_streams_and_the_timeline_duration(run):
+    result = run(*STORY)
+    info = probe(result.video)
+    kinds = [s["type"] for s in info["streams"]]
+    assert kinds.count("video") == 1 and kinds.count("audio") == 1 and "subtitle" in kinds
+    assert next(s for s in info["streams"] if s["type"] == "video")["width"] == 320
+    timeline = json.loads((result.run_dir / "video.json").read_text())["timeline"]
+    assert abs(info["duration"] - timeline["duration_s"]) <= 0.5
+    for name in ["story.json", "scenes.json", "shots.json", "music.wav", "subtitles.srt", "final.mp4", "manifest.json"]:
+        assert (result.run_dir / name).is_file(), name
+    shots = json.loads((result.run_dir / "shots.json").read_text())["shots"]
+    assert sorted(p.stem for p in (result.run_dir / "shots").glob("*.png")) == sorted(
+        f"s{s['scene_index']:02d}_{s['index']:02d}" for s in shots
+    )
+    assert len(list((result.run_dir / "narration").glob("*.wav"))) == len(shots)
+    srt = (result.run_dir / "subtitles.srt").read_text()
+    assert "Anna tied the last knot" in srt
+
+
+def test_second_run_is_all_hits_and_identical(run):
+    first = run(*STORY)
+    second = run(*STORY)
+    assert all(m == 0 for m in misses(second).values())
+    assert second.manifest.outputs == first.manifest.outputs  # same bytes, by digest
+
+
+def test_editing_one_shot_reruns_only_that_shot_and_the_mix(run):
+    run(*STORY)
+    redrawn = run(*STORY, '+stages.shots.edits.s01_02.description="A red kite high over a green meadow"')
+    assert misses(redrawn) == {
+        "story": 0,
+        "scenes": 0,
+        "plan": 0,
+        "music": 0,
+        "shots": 1,
+        "visuals": 1,
+        "narration": 0,
+        "video": 1,
+    }
+    assert [i.item for i in redrawn.manifest.stages["visuals"].items if not i.hit] == ["s01_02"]
+    reworded = run(*STORY, '+stages.shots.edits.s01_02.narration="Tom said nothing at all."')
+    assert misses(reworded)["narration"] == 1 and misses(reworded)["visuals"] == 1
+    assert "Tom said nothing at all." in (reworded.run_dir / "subtitles.srt").read_text()
+
+
+def test_a_failed_run_resumes_with_finished_items_as_hits(run, monkeypatch):
+    drawn = []
+    original = StoryboardVideo._draw
+
+    def flaky(self, shot, scene_index, out):
+        if shot.scene_index == 2:
+            raise RuntimeError("GPU fell over")
+        drawn.append(shot.id)
+        return original(self, shot, scene_index, out)
+
+    monkeypatch.setattr(StoryboardVideo, "_draw", flaky)
+    with pytest.raises(StageFailed, match=r"stage 'visuals' item 's02_\d\d' failed: RuntimeError: GPU fell over"):
+        run(*STORY, name="failed")
+    monkeypatch.setattr(StoryboardVideo, "_draw", original)
+    resumed = run(*STORY)
+    visuals = resumed.manifest.stages["visuals"]
+    assert 1 <= visuals.hits <= len(drawn)
+    assert resumed.manifest.stages["story"].hits == 1 and resumed.video is not None
+
+
+def test_a_failed_run_leaves_a_manifest_saying_so(run, tmp_path, monkeypatch):
+    monkeypatch.setattr(StoryboardVideo, "_draw", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(StageFailed):
+        run(*STORY, name="failed")
+    manifest = json.loads((tmp_path / "failed" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "boom" in manifest["error"]
+    assert "RuntimeError: boom" in (tmp_path / "failed" / "error.log").read_text()
+
+
+def test_a_corrupt_blob_is_recomputed_not_served(run, cache_dir):
+    first = run(*STORY)
+    sha = first.manifest.outputs["final.mp4"]
+    blob = cache_dir / "cas" / "sha256" / sha[:2] / sha[2:]
+    blob.chmod(0o644)
+    blob.write_bytes(b"not a video")
+    again = run(*STORY)
+    assert misses(again)["video"] == 1 and misses(again)["visuals"] == 0
+    assert probe(again.video)["duration"] > 1
+
+
+def test_cache_modes(run):
+    run(*STORY, "cache.mode=off")
+    assert misses(run(*STORY))["story"] == 1  # mode=off wrote nothing to the index
+    assert misses(run(*STORY, "cache.mode=refresh"))["scenes"] == 1
+    assert misses(run(*STORY, "cache.refresh=[music]")) == {**{k: 0 for k in misses(run(*STORY))}, "music": 1}
+
+
+def test_hindi_story_runs_end_to_end(run):
+    from storyforge.resources import asset
+
+    result = run(f"story={asset('example_story_hi.txt')}")
+    story = json.loads((result.run_dir / "story.json").read_text())
+    assert story["language"] == "hi" and len(json.loads((result.run_dir / "scenes.json").read_text())["scenes"]) == 2
+    assert "गौरी" in (result.run_dir / "subtitles.srt").read_text()
