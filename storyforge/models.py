@@ -39,6 +39,27 @@ class VoiceType(StrEnum):
     character = "character"
 
 
+class Transition(StrEnum):
+    """How one shot gives way to the next."""
+
+    none = "none"  # the first shot
+    cut = "cut"
+    crossfade = "crossfade"
+    fade_black = "fade_black"
+
+
+class Motion(StrEnum):
+    """Ken Burns movement over a still."""
+
+    none = "none"
+    zoom_in = "zoom_in"
+    zoom_out = "zoom_out"
+    pan_left = "pan_left"
+    pan_right = "pan_right"
+    pan_up = "pan_up"
+    pan_down = "pan_down"
+
+
 class ModelProvider(StrEnum):
     """Where a service's model comes from (recorded in fingerprints and manifests)."""
 
@@ -210,8 +231,12 @@ class TimelineEntry(_Model):
 
     shot_id: str = Field(description="Id of the shot")
     scene_index: int = Field(description="1-based scene index")
-    start_s: float = Field(description="Start time in the video")
-    duration_s: float = Field(description="How long the shot is on screen")
+    start_s: float = Field(description="When the shot starts to appear (its transition in begins)")
+    duration_s: float = Field(description="How long the shot is on screen, transitions at both ends included")
+    transition_in: Transition = Field(Transition.none, description="How this shot replaces the previous one")
+    transition_s: float = Field(0.0, description="Length of the transition in, overlapping the previous shot")
+    motion: Motion = Field(Motion.none, description="Ken Burns movement over a still")
+    zoom: float = Field(1.0, description="Largest zoom factor reached by the movement")
     narration_start_s: float = Field(description="When its narration starts, in video time")
     narration_duration_s: float = Field(description="Length of its narration audio")
     text: str = Field(description="Narration text (for subtitles)")
@@ -241,6 +266,8 @@ class Video(_Model):
 
     mp4: Artifact = Field(description="The MP4 (H.264 video, AAC audio)")
     subtitles: Artifact = Field(description="SRT subtitles")
+    webvtt: Artifact | None = Field(None, description="WebVTT subtitles")
+    extras: list[Artifact] = Field(default_factory=list, description="Files for debugging, e.g. the ffmpeg filter graph")
     timeline: Timeline = Field(description="The timeline it was made from")
     duration_s: float = Field(description="Duration of the MP4 as measured after encoding")
 

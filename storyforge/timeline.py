@@ -1,15 +1,17 @@
 """The timeline as data: when each shot plays, where its narration sits, and the subtitle cues.
 
-Computed before any media work, so it is testable without ffmpeg. Shot lengths are whole frames, so the
-video's length is exactly the sum of its shots.
+Computed before any media work, so it is testable without ffmpeg. Shot lengths and transitions are whole
+frames, so the video's length is exactly the sum of its shots less their overlaps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import textwrap
+from dataclasses import dataclass
 
-from storyforge.models import NarrationClip, Shot, SubtitleCue, Timeline, TimelineEntry
+from storyforge.models import Motion, NarrationClip, Shot, SubtitleCue, Timeline, TimelineEntry, Transition
 
 MAX_LINE = 42  # characters per subtitle line
 MAX_LINES = 2  # lines per cue
@@ -17,6 +19,41 @@ MAX_LINES = 2  # lines per cue
 
 def frames(seconds: float, fps: int) -> int:
     return max(1, math.ceil(round(seconds * fps, 6)))
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """Which transition joins two shots, and how long it lasts."""
+
+    within_scene: Transition = Transition.crossfade
+    between_scenes: Transition = Transition.fade_black
+    crossfade_s: float = 0.5
+    fade_black_s: float = 1.0
+
+    def between(self, previous: Shot | None, shot: Shot) -> tuple[Transition, float]:
+        if previous is None:
+            return Transition.none, 0.0
+        kind = self.within_scene if previous.scene_index == shot.scene_index else self.between_scenes
+        return kind, {Transition.crossfade: self.crossfade_s, Transition.fade_black: self.fade_black_s}.get(kind, 0.0)
+
+
+def motion_for(shot: Shot) -> tuple[Motion, float]:
+    """Ken Burns movement from the shot's camera note, varied deterministically by shot id where it says nothing."""
+    h = int(hashlib.sha256(shot.id.encode()).hexdigest()[:8], 16)
+    zoom = round(1.08 + (h % 13) / 100, 2)  # 1.08 .. 1.20: speed varies from shot to shot
+    camera = shot.camera.lower()
+    for words, motion in (
+        (("push in", "zoom in", "dolly in"), Motion.zoom_in),
+        (("pull out", "pull back", "zoom out", "dolly out"), Motion.zoom_out),
+        (("pan left",), Motion.pan_left),
+        (("pan right",), Motion.pan_right),
+        (("tilt up", "crane up"), Motion.pan_up),
+        (("tilt down", "crane down"), Motion.pan_down),
+    ):
+        if any(w in camera for w in words):
+            return motion, zoom
+    choices = [Motion.zoom_in, Motion.zoom_out, Motion.pan_left, Motion.pan_right]
+    return choices[(h >> 8) % len(choices)], zoom
 
 
 def build_timeline(
@@ -27,21 +64,34 @@ def build_timeline(
     fps: int,
     lead_in_s: float = 0.3,
     tail_s: float = 0.5,
+    transitions: Transitions | None = None,
+    ken_burns: bool = True,
 ) -> Timeline:
-    """Each shot lasts max(planned duration, lead-in + its narration + tail), rounded up to whole frames."""
+    """Each shot lasts max(planned duration, lead-in + its narration + tail), in whole frames, and overlaps the
+    previous shot by its transition. Narration starts after the transition in, so voices never overlap."""
+    transitions = transitions or Transitions()
+    joins = [transitions.between(shots[i - 1] if i else None, shot) for i, shot in enumerate(shots)]
+    overlap = [frames(t, fps) if t > 0 else 0 for _, t in joins] + [0]
     entries, start_frame = [], 0
-    for shot in shots:
+    for i, shot in enumerate(shots):
         clip = narration.get(shot.id)
         spoken = clip.duration_s if clip else 0.0
-        n = frames(max(shot.duration_s, lead_in_s + spoken + tail_s), fps)
+        lead = max(lead_in_s, overlap[i] / fps)
+        n = max(frames(max(shot.duration_s, lead + spoken + tail_s), fps), overlap[i] + overlap[i + 1] + 1)
+        start_frame -= overlap[i]
         start = start_frame / fps
+        motion, zoom = motion_for(shot) if ken_burns else (Motion.none, 1.0)
         entries.append(
             TimelineEntry(
                 shot_id=shot.id,
                 scene_index=shot.scene_index,
                 start_s=round(start, 6),
                 duration_s=round(n / fps, 6),
-                narration_start_s=round(start + lead_in_s, 6),
+                transition_in=joins[i][0],
+                transition_s=round(overlap[i] / fps, 6),
+                motion=motion,
+                zoom=zoom,
+                narration_start_s=round(start + lead, 6),
                 narration_duration_s=spoken,
                 text=clip.text if clip else "",
             )

@@ -54,7 +54,7 @@ def test_editing_one_shot_reruns_only_that_shot_and_the_mix(run):
         "shots": 1,
         "visuals": 1,
         "narration": 0,
-        "video": 1,
+        "compose": 1,
     }
     assert [i.item for i in redrawn.manifest.stages["visuals"].items if not i.hit] == ["s01_02"]
     reworded = run(*STORY, '+stages.shots.edits.s01_02.narration="Tom said nothing at all."')
@@ -98,7 +98,7 @@ def test_a_corrupt_blob_is_recomputed_not_served(run, cache_dir):
     blob.chmod(0o644)
     blob.write_bytes(b"not a video")
     again = run(*STORY)
-    assert misses(again)["video"] == 1 and misses(again)["visuals"] == 0
+    assert misses(again)["compose"] == 1 and misses(again)["visuals"] == 0
     assert probe(again.video)["duration"] > 1
 
 

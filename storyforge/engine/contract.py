@@ -113,6 +113,7 @@ class RunContext:
     seed: int
     scratch: Path
     prompts: PromptSet
+    run_dir: Path | None = None  # where logs a user should read go (not part of any output)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("storyforge"))
 
     def path(self, name: str) -> Path:

@@ -203,7 +203,7 @@ class Runner:
         blobs = self.cache.blobs
         scratch = blobs.scratch_dir()
         try:
-            ctx = RunContext(stage=node.name, item=item, seed=seed, scratch=scratch, prompts=self.prompts)
+            ctx = RunContext(stage=node.name, item=item, seed=seed, scratch=scratch, prompts=self.prompts, run_dir=self.run_dir)
             try:
                 value = await node.stage.run(ctx, **{p: o.value for p, o in inputs.items()})
             except (StoryforgeError, Exception) as exc:

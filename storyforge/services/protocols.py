@@ -46,5 +46,9 @@ class Compositor(Protocol):
         music: MusicTrack | None,
         subtitles: Path | None,
         out: Path,
+        burn_subtitles: bool = False,
+        graph_file: Path | None = None,
+        log_dir: Path | None = None,
     ) -> float:
-        """Render the timeline into the MP4 `out`; return its measured duration in seconds."""
+        """Render the timeline into the MP4 `out`; return its measured duration in seconds. Write the filter
+        graph (or an equivalent description) to `graph_file` and failure logs into `log_dir`."""

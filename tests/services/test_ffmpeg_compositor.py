@@ -1,0 +1,201 @@
+"""The compositor measured on generated inputs: loudness, ducking depth, duration, fades, presets, errors."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import anyio
+import numpy as np
+import pytest
+from PIL import Image
+
+from storyforge.errors import StoryforgeError
+from storyforge.media import write_wav
+from storyforge.models import Artifact, MusicTrack, NarrationClip, Shot, ShotType, ShotVisual
+from storyforge.services.ffmpeg import ffmpeg_exe, probe
+from storyforge.services.ffmpeg_compositor import FFmpegCompositor, seamless_loop
+from storyforge.timeline import build_timeline, to_srt
+
+VOICE_HZ, MUSIC_HZ, RATE = 2000, 200, 16000
+
+
+def sine(path: Path, hz: float, seconds: float, amplitude: float, rate: int = 24000) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    return write_wav(path, amplitude * np.sin(2 * np.pi * hz * t), rate)
+
+
+def make(tmp: Path, width=320, height=180, fps=12, scenes=2, per_scene=2, tail_s=2.5, narrate=True):
+    shots = [
+        Shot(
+            scene_index=s,
+            index=i,
+            shot_type=ShotType.wide,
+            description="d",
+            narration=f"Line {s}.{i} is spoken here.",
+            duration_s=2,
+        )
+        for s in range(1, scenes + 1)
+        for i in range(1, per_scene + 1)
+    ]
+    visuals, clips = {}, {}
+    for n, s in enumerate(shots):  # bright stills: a crossfade between them never goes black
+        png = tmp / f"{s.id}.png"
+        Image.new("RGB", (640, 360), (230, 200 - 30 * n, 120 + 30 * n)).save(png)
+        visuals[s.id] = ShotVisual(shot_id=s.id, media=Artifact(name=png.name, media_type="image/png", path=png))
+        if narrate:
+            wav = sine(tmp / f"{s.id}.wav", VOICE_HZ, 1.5, 0.3)
+            clips[s.id] = NarrationClip(
+                shot_id=s.id, text=s.narration, audio=Artifact(name=wav.name, media_type="audio/wav", path=wav), duration_s=1.5
+            )
+    music_wav = sine(tmp / "music.wav", MUSIC_HZ, 4.0, 0.5, rate=44100)
+    music = MusicTrack(audio=Artifact(name="music.wav", media_type="audio/wav", path=music_wav), duration_s=4.0)
+    tl = build_timeline(shots, clips, width, height, fps, lead_in_s=0.3, tail_s=tail_s)
+    srt = tmp / "subs.srt"
+    srt.write_text(to_srt(tl.cues))
+    return tl, visuals, clips, music, srt
+
+
+def render(tmp: Path, tl, visuals, clips, music, srt, **params) -> tuple[Path, float]:
+    burn = params.pop("burn", False)
+    out = tmp / "out.mp4"
+    comp = FFmpegCompositor(preset="ultrafast", **params)
+    duration = anyio.run(
+        lambda: comp.compose(tl, visuals, clips, music, srt, out, burn_subtitles=burn, graph_file=tmp / "graph.txt", log_dir=tmp)
+    )
+    return out, duration
+
+
+def loudness(path: Path) -> float:
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a", "-af", "ebur128", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
+    return float(re.findall(r"I:\s+(-?[\d.]+) LUFS", proc.stderr)[-1])
+
+
+def band_db(samples: np.ndarray, hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    freqs = np.fft.rfftfreq(len(samples), 1 / RATE)
+    return 20 * np.log10(spectrum[(freqs > hz * 0.8) & (freqs < hz * 1.2)].max() + 1e-9)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("compose")
+    tl, visuals, clips, music, srt = make(tmp)
+    out, duration = render(tmp, tl, visuals, clips, music, srt)
+    return tmp, tl, out, duration
+
+
+def test_streams_duration_and_graph_file(rendered):
+    tmp, tl, out, duration = rendered
+    info = probe(out)
+    assert [s["type"] for s in info["streams"]] == ["video", "audio", "subtitle"]
+    assert abs(duration - tl.duration_s) <= 1 / tl.fps  # within one frame
+    assert "xfade=transition=fadeblack" in (tmp / "graph.txt").read_text()
+
+
+def test_loudness_is_on_target(rendered):
+    assert abs(loudness(rendered[2]) - (-16.0)) <= 1.0
+
+
+def test_music_is_ducked_at_least_10_db_under_narration(rendered):
+    _, tl, out, _ = rendered
+    pcm = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-i", str(out), "-map", "0:a", "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    audio = np.frombuffer(pcm, "<i2").astype(float)
+    win = int(0.2 * RATE)
+
+    def level(t: float) -> float:
+        return band_db(audio[int(t * RATE) : int(t * RATE) + win], MUSIC_HZ)
+
+    under = [level(e.narration_start_s + 0.4 + k * 0.2) for e in tl.entries for k in range(4)]
+    gaps = [level(e.narration_start_s + e.narration_duration_s + 1.2) for e in tl.entries[:-1]]
+    assert np.median(gaps) - np.median(under) >= 10.0
+
+
+def test_fade_black_between_scenes_and_none_at_crossfades(rendered):
+    _, tl, out, _ = rendered
+    proc = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            str(out),
+            "-vf",
+            "blackdetect=d=0.05:pix_th=0.1",
+            "-an",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    blacks = [(float(a), float(b)) for a, b in re.findall(r"black_start:([\d.]+) black_end:([\d.]+)", proc.stderr)]
+    scene_change = next(e for e in tl.entries if e.transition_in == "fade_black")
+    assert any(a <= scene_change.start_s + scene_change.transition_s and b >= scene_change.start_s for a, b in blacks)
+    for e in tl.entries:
+        if e.transition_in == "crossfade":
+            assert not any(a <= e.start_s + e.transition_s and b >= e.start_s for a, b in blacks)
+
+
+def test_vertical_preset_gives_1080x1920(tmp_path):
+    tl, visuals, clips, music, srt = make(tmp_path, width=1080, height=1920, fps=10, scenes=1, per_scene=1, tail_s=0.2)
+    out, _ = render(tmp_path, tl, visuals, clips, music, srt)
+    video = next(s for s in probe(out)["streams"] if s["type"] == "video")
+    assert (video["width"], video["height"]) == (1080, 1920)
+
+
+def test_burned_subtitles_replace_the_soft_track(tmp_path):
+    tl, visuals, clips, music, srt = make(tmp_path, scenes=1, per_scene=1, tail_s=0.2)
+    out, _ = render(tmp_path, tl, visuals, clips, music, srt, burn=True)
+    assert [s["type"] for s in probe(out)["streams"]] == ["video", "audio"]
+
+
+def test_a_short_clip_is_held_to_fill_its_slot(tmp_path):
+    tl, visuals, clips, music, srt = make(tmp_path, scenes=1, per_scene=2, tail_s=0.2)
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x90:rate=8:duration=0.5",
+            str(clip),
+        ],
+        check=True,
+    )
+    first = tl.entries[0].shot_id
+    visuals[first] = ShotVisual(shot_id=first, media=Artifact(name="c.mp4", media_type="video/mp4", path=clip), is_clip=True)
+    _out, duration = render(tmp_path, tl, visuals, clips, music, srt)
+    assert abs(duration - tl.duration_s) <= 1 / tl.fps
+
+
+def test_an_ffmpeg_failure_is_one_clear_error_with_its_log_saved(tmp_path):
+    tl, visuals, clips, music, srt = make(tmp_path, scenes=1, per_scene=1, tail_s=0.2)
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    visuals[tl.entries[0].shot_id].media.path = broken
+    with pytest.raises(StoryforgeError, match="ffmpeg failed"):
+        render(tmp_path, tl, visuals, clips, music, srt)
+    assert (tmp_path / "ffmpeg-error.log").read_text().strip()
+    assert not (tmp_path / "out.mp4").exists() or probe(tmp_path / "out.mp4")["duration"] == 0
+
+
+def test_seamless_loop_crossfades_tail_into_head(tmp_path):
+    src = sine(tmp_path / "m.wav", 220, 3.0, 0.5, rate=8000)
+    out = seamless_loop(src, tmp_path / "loop.wav", 1.0)
+    import wave
+
+    with wave.open(str(out)) as w:
+        assert w.getnframes() == 2 * 8000
