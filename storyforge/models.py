@@ -73,6 +73,7 @@ class ModelProvider(StrEnum):
     piper = "piper"
     audiocraft = "audiocraft"
     ffmpeg = "ffmpeg"
+    moviepy = "moviepy"
 
 
 class _Model(BaseModel):

@@ -9,6 +9,7 @@ from storyforge.errors import StageFailed
 from storyforge.services.ffmpeg import probe
 from storyforge.services.storyboard import StoryboardVideo
 from tests.conftest import FIXTURES
+from tests.services.test_ffmpeg_compositor import loudness
 
 STORY = (f"story={FIXTURES / 'two_scenes.txt'}", "++stages.plan.shot_words=12")  # 2 scenes, 3 shots each
 
@@ -34,6 +35,11 @@ def test_video_has_streams_and_the_timeline_duration(run):
     assert len(list((result.run_dir / "narration").glob("*.wav"))) == len(shots)
     srt = (result.run_dir / "subtitles.srt").read_text()
     assert "Anna tied the last knot" in srt
+    assert (result.run_dir / "subtitles.vtt").read_text().startswith("WEBVTT")
+    graph = (result.run_dir / "filtergraph.txt").read_text()
+    assert "zoompan" in graph and "xfade=transition=fade:" in graph and "xfade=transition=fadeblack" in graph
+    assert "sidechaincompress" in graph
+    assert abs(loudness(result.video) + 16.0) <= 1.0
 
 
 def test_second_run_is_all_hits_and_identical(run):

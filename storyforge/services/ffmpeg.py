@@ -68,3 +68,27 @@ def probe(path: Path) -> dict:
             stream["sample_rate"] = int(rate[1])
         streams.append(stream)
     return {"duration": duration, "streams": streams}
+
+
+def integrated_loudness(path: Path, log_file: Path, timeout_s: float | None = None) -> float:
+    """Integrated loudness (EBU R128, LUFS) of a file's audio, measured by ffmpeg's ebur128 filter."""
+    cmd = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-i",
+        str(path),
+        "-map",
+        "0:a:0",
+        "-af",
+        "ebur128=framelog=quiet",
+        "-f",
+        "null",
+        "-",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
+    found = re.findall(r"I:\s+(-?[\d.]+|-inf) LUFS", proc.stderr)
+    if proc.returncode != 0 or not found:
+        log_file.write_text(" ".join(cmd) + "\n\n" + proc.stderr, encoding="utf-8")
+        raise FFmpegError("ffmpeg's loudness measurement failed.", f"see {log_file}.")
+    return float(found[-1]) if found[-1] != "-inf" else -70.0

@@ -16,8 +16,8 @@ Three ffmpeg runs, all driven by the `Timeline`:
 from __future__ import annotations
 
 import math
-import re
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -27,7 +27,7 @@ from storyforge.engine.contract import Service, knob
 from storyforge.errors import StoryforgeError
 from storyforge.media import write_wav
 from storyforge.models import ModelProvider, Motion, MusicTrack, NarrationClip, ShotVisual, Timeline, Transition
-from storyforge.services.ffmpeg import probe, run_ffmpeg
+from storyforge.services.ffmpeg import integrated_loudness, probe, run_ffmpeg
 
 
 def seamless_loop(src: Path, out: Path, crossfade_s: float) -> Path:
@@ -89,18 +89,31 @@ class FFmpegCompositor(Service):
     ) -> float:
         def work() -> float:
             log = (log_dir or out.parent) / "ffmpeg-error.log"
-            mix = out.with_name("mix.wav")
+            mix, picture = out.with_name("mix.wav"), out.with_name("picture.mp4")
             loop = None
             if music is not None:
                 loop = seamless_loop(Path(music.audio.path), out.with_name("music_loop.wav"), self.params.loop_crossfade_s)
             audio_args, audio_graph = self.audio_command(timeline, narration, loop, mix)
-            run_ffmpeg(audio_args, log, self.params.timeout_s)
-            measured = self.measure_loudness(mix, log)
             clip_lengths = {sid: probe(Path(v.media.path))["duration"] for sid, v in visuals.items() if v.is_clip}
-            args, video_graph = self.video_command(timeline, visuals, clip_lengths, mix, measured, subtitles, burn_subtitles, out)
+            video_args, video_graph = self.video_command(
+                timeline, visuals, clip_lengths, subtitles if burn_subtitles else None, picture
+            )
             if graph_file is not None:
-                graph_file.write_text(f"# audio mix\n{audio_graph}\n\n# video and final audio\n{video_graph}\n", encoding="utf-8")
-            run_ffmpeg(args, log, self.params.timeout_s)
+                graph_file.write_text(f"# audio mix\n{audio_graph}\n\n# video\n{video_graph}\n", encoding="utf-8")
+            with ThreadPoolExecutor(1) as pool:  # the audio mix and its loudness measurement run beside the video encode
+                audio = pool.submit(
+                    lambda: (
+                        run_ffmpeg(audio_args, log, self.params.timeout_s),
+                        integrated_loudness(mix, log, self.params.timeout_s),
+                    )[1]
+                )
+                run_ffmpeg(video_args, log, self.params.timeout_s)
+                measured = audio.result()
+            run_ffmpeg(
+                self.mux_command(timeline, picture, mix, measured, None if burn_subtitles else subtitles, out),
+                log,
+                self.params.timeout_s,
+            )
             return probe(out)["duration"]
 
         return await anyio.to_thread.run_sync(work, limiter=self.limiter)
@@ -161,20 +174,6 @@ class FFmpegCompositor(Service):
             str(out),
         ], text
 
-    def measure_loudness(self, mix: Path, log: Path) -> float:
-        """First pass: the mix's integrated loudness (EBU R128, LUFS), measured by ffmpeg's ebur128 filter."""
-        import subprocess
-
-        from storyforge.services.ffmpeg import ffmpeg_exe
-
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(mix), "-af", "ebur128=framelog=quiet", "-f", "null", "-"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=self.params.timeout_s)
-        found = re.findall(r"I:\s+(-?[\d.]+|-inf) LUFS", proc.stderr)
-        if proc.returncode != 0 or not found:
-            log.write_text(" ".join(cmd) + "\n\n" + proc.stderr, encoding="utf-8")
-            raise StoryforgeError("ffmpeg's loudness measurement failed.", f"see {log}.")
-        return float(found[-1]) if found[-1] != "-inf" else -70.0
-
     # -- video -------------------------------------------------------------------------------------------------
 
     def _still(self, i: int, tl: Timeline, entry) -> str:
@@ -210,16 +209,9 @@ class FFmpegCompositor(Service):
         return f"[{i}:v]{fit},{stretch}tpad=stop_mode=clone:stop=-1,trim=end_frame={n},setpts=N/{fps}/TB[v{i}]"
 
     def video_command(
-        self,
-        tl: Timeline,
-        visuals: dict[str, ShotVisual],
-        clip_lengths: dict[str, float],
-        mix: Path,
-        measured_lufs: float,
-        subtitles: Path | None,
-        burn: bool,
-        out: Path,
+        self, tl: Timeline, visuals: dict[str, ShotVisual], clip_lengths: dict[str, float], burn: Path | None, out: Path
     ) -> tuple[list[str], str]:
+        """The picture: every shot's still or clip, joined by its transition; subtitles burned in when given."""
         p = self.params
         inputs: list[str] = []
         graph: list[str] = []
@@ -238,30 +230,34 @@ class FFmpegCompositor(Service):
                 )
             acc = f"[x{i}]"
         burn_filter = ""
-        if burn and subtitles is not None:
+        if burn is not None:
             style = f"FontSize={p.font_size}" + (f",FontName={p.font}" if p.font else "")
-            burn_filter = f",subtitles=filename='{_escape(subtitles)}':force_style='{style}'"
+            burn_filter = f",subtitles=filename='{_escape(burn)}':force_style='{style}'"
         graph.append(f"{acc}null{burn_filter}[vout]")
-        a = inputs.count("-i")
-        inputs += ["-i", str(mix)]
-        gain = max(-40.0, min(40.0, p.loudness_lufs - measured_lufs))  # pass 2: exact gain, then a peak limiter
-        graph.append(
-            f"[{a}:a]volume={gain:.2f}dB,alimiter=limit={10 ** (p.true_peak_db / 20):.4f}:attack=5:release=50:level=0,"
-            f"aresample={p.sample_rate}[aout]"
-        )
-        sub_args: list[str] = []
-        if subtitles is not None and not burn:
-            s = inputs.count("-i")
-            inputs += ["-i", str(subtitles)]
-            sub_args = ["-map", f"{s}:s", "-c:s", "mov_text", "-metadata:s:s:0", "language=und"]
         text = ";".join(graph)
         args = [
-            *inputs, "-filter_complex", text, "-sws_flags", p.scaler, "-map", "[vout]", "-map", "[aout]", *sub_args,
+            *inputs, "-filter_complex", text, "-sws_flags", p.scaler, "-map", "[vout]", "-an",
             "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf), "-r", str(tl.fps), "-pix_fmt", "yuv420p",
+            "-t", f"{tl.duration_s:.6f}", str(out),
+        ]  # fmt: skip
+        return args, text
+
+    def mux_command(
+        self, tl: Timeline, picture: Path, mix: Path, measured_lufs: float, subtitles: Path | None, out: Path
+    ) -> list[str]:
+        """Picture (copied) + the mix at the loudness target (exact gain, then a true-peak limiter) + soft subtitles."""
+        p = self.params
+        gain = max(-40.0, min(40.0, p.loudness_lufs - measured_lufs))
+        inputs, maps = ["-i", str(picture), "-i", str(mix)], ["-map", "0:v", "-map", "1:a"]
+        if subtitles is not None:
+            inputs += ["-i", str(subtitles)]
+            maps += ["-map", "2:s", "-c:s", "mov_text", "-metadata:s:s:0", "language=und"]
+        return [
+            *inputs, *maps, "-c:v", "copy",
+            "-af", f"volume={gain:.2f}dB,alimiter=limit={10 ** (p.true_peak_db / 20):.4f}:attack=5:release=50:level=0",
             "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", str(p.sample_rate),
             "-movflags", "+faststart", "-t", f"{tl.duration_s:.6f}", str(out),
         ]  # fmt: skip
-        return args, text
 
 
 def _escape(path: Path) -> str:
