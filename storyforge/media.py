@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import mimetypes
+import shutil
+import subprocess
 import wave
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +36,19 @@ def media_type(path: Path) -> str:
         or mimetypes.guess_type(path.name)[0]
         or "application/octet-stream"
     )
+
+
+@cache
+def system_font(language: str) -> tuple[str, str] | None:
+    """(file, family) of an installed font that covers `language` (ISO 639-1), found with fontconfig; None
+    when fontconfig is missing or no font covers it (e.g. `apt-get install fonts-lohit-deva` for Hindi)."""
+    if not shutil.which("fc-list"):
+        return None
+    try:
+        out = subprocess.run(
+            ["fc-list", f":lang={language}", "file", "family"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    fonts = sorted(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    return (fonts[0][0], fonts[0][1].split(",")[0].strip()) if fonts else None

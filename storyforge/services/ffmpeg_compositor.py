@@ -23,9 +23,10 @@ from pathlib import Path
 import anyio
 import numpy as np
 
+from storyforge import text as tx
 from storyforge.engine.contract import Service, knob
 from storyforge.errors import StoryforgeError
-from storyforge.media import write_wav
+from storyforge.media import system_font, write_wav
 from storyforge.models import ModelProvider, Motion, MusicTrack, NarrationClip, ShotVisual, Timeline, Transition
 from storyforge.services.ffmpeg import integrated_loudness, probe, run_ffmpeg
 
@@ -72,7 +73,7 @@ class FFmpegCompositor(Service):
         duck_release_ms: float = 400.0  # how fast it comes back after narration ends
         loudness_lufs: float = -16.0  # integrated loudness target of the final mix
         true_peak_db: float = -1.5  # true-peak ceiling
-        font: str | None = None  # font name for burned-in subtitles (must cover the script, e.g. Noto Sans Devanagari)
+        font: str | None = None  # font family for burned-in subtitles; None: one that covers the script (fontconfig)
         font_size: int = 18  # burned-in subtitle size (libass units at 288p; scales with the video)
 
     async def compose(
@@ -231,7 +232,8 @@ class FFmpegCompositor(Service):
             acc = f"[x{i}]"
         burn_filter = ""
         if burn is not None:
-            style = f"FontSize={p.font_size}" + (f",FontName={p.font}" if p.font else "")
+            font = p.font or (system_font(tx.language(burn.read_text(encoding="utf-8"))) or ("", ""))[1]
+            style = f"FontSize={p.font_size}" + (f",FontName={font}" if font else "")
             burn_filter = f",subtitles=filename='{_escape(burn)}':force_style='{style}'"
         graph.append(f"{acc}null{burn_filter}[vout]")
         text = ";".join(graph)

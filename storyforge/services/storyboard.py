@@ -1,8 +1,8 @@
 """`video=storyboard`: a storyboard card per shot, drawn with Pillow. No weights, no network.
 
 The card has a background coloured by scene, the scene and shot number, the shot type and camera move, the
-shot description wrapped to fit, and who is in it. Pillow's built-in font covers Latin text; pass `font` (a
-TTF path) for other scripts.
+shot description wrapped to fit, and who is in it. Pillow's built-in font covers Latin text; for other scripts
+an installed font that covers them is found with fontconfig (or pass `font`, a TTF path).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 import anyio
 from PIL import Image, ImageDraw, ImageFont
 
+from storyforge import text as tx
 from storyforge.engine.contract import Service, knob
+from storyforge.media import system_font
 from storyforge.models import ModelProvider, Shot
 
 
@@ -31,15 +33,15 @@ class StoryboardVideo(Service):
         max_concurrency: int = knob(2, "Cards drawn at once (CPU-bound: one per core)")
         width: int = 1280  # card width in pixels
         height: int = 720  # card height in pixels
-        font: str | None = None  # TTF/OTF file for the text; None: Pillow's built-in font
+        font: str | None = None  # TTF/OTF file for the text; None: Pillow's built-in one (Latin), or for other
+        # scripts an installed font that covers them (fontconfig)
 
     async def render(self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path) -> Path:
         return await anyio.to_thread.run_sync(self._draw, shot, scene_index, out.with_suffix(".png"), limiter=self.limiter)
 
-    def _font(self, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-        if self.params.font:
-            return ImageFont.truetype(self.params.font, size)
-        return ImageFont.load_default(size=size)
+    def _font(self, size: int, language: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        font = self.params.font or (language != "en" and (system_font(language) or ("",))[0])
+        return ImageFont.truetype(font, size) if font else ImageFont.load_default(size=size)
 
     def _draw(self, shot: Shot, scene_index: int, out: Path) -> Path:
         w, h = self.params.width, self.params.height
@@ -50,7 +52,8 @@ class StoryboardVideo(Service):
         draw.rectangle(
             [margin // 2, margin // 2, w - margin // 2, h - margin // 2], outline=(235, 235, 225), width=max(2, int(3 * unit))
         )
-        small, body = self._font(int(28 * unit)), self._font(int(40 * unit))
+        language = tx.language(shot.narration)  # a font that covers the script (Pillow's own is Latin only)
+        small, body = self._font(int(28 * unit), language), self._font(int(40 * unit), language)
         header = f"SCENE {shot.scene_index}  ·  SHOT {shot.index}  ·  {shot.shot_type.value.replace('_', ' ').upper()}  ·  {shot.camera}"
         draw.text((margin, margin), header, fill=(250, 220, 120), font=small)
         chars_per_line = max(20, int((w - 2 * margin) / (21 * unit)))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from storyforge.errors import StoryforgeError
-from storyforge.media import write_wav
+from storyforge.media import system_font, write_wav
 from storyforge.models import Artifact, MusicTrack, NarrationClip, Shot, ShotType, ShotVisual
 from storyforge.services.ffmpeg import ffmpeg_exe, probe
 from storyforge.services.ffmpeg_compositor import FFmpegCompositor, seamless_loop
@@ -205,3 +205,25 @@ def test_seamless_loop_crossfades_tail_into_head(tmp_path):
 
     with wave.open(str(out)) as w:
         assert w.getnframes() == 2 * 8000
+
+
+@pytest.mark.skipif(system_font("hi") is None, reason="no Devanagari font installed (apt-get install fonts-lohit-deva)")
+def test_devanagari_subtitles_burn_in(tmp_path):
+    tl, visuals, clips, music, srt = make(tmp_path, scenes=1, per_scene=1, tail_s=0.2)
+    dark = tmp_path / "dark.png"
+    Image.new("RGB", (640, 360), (20, 20, 40)).save(dark)
+    entry = tl.entries[0]
+    visuals[entry.shot_id].media.path = dark
+    srt.write_text(f"1\n00:00:00,000 --> 00:00:{int(tl.duration_s):02d},000\nगौरी को पतंग उड़ाना बहुत पसंद था।\n", encoding="utf-8")
+
+    def bright_pixels(burn: bool) -> int:
+        out, _ = render(tmp_path, tl, visuals, clips, music, srt, burn=burn, font_size=48)
+        frame = tmp_path / f"frame{burn}.png"
+        subprocess.run(
+            [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-ss", "1.0", "-i", str(out), "-frames:v", "1", str(frame)],
+            check=True,
+        )
+        pixels = np.asarray(Image.open(frame).convert("L"))
+        return int((pixels[pixels.shape[0] * 2 // 3 :] > 200).sum())
+
+    assert bright_pixels(True) > 200 and bright_pixels(False) == 0
