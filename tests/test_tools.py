@@ -29,3 +29,9 @@ def test_code_is_ruff_clean():
         text=True,
     )
     assert proc.returncode == 0, proc.stdout
+
+
+def test_llm_parallel_benchmark_runs():
+    out = subprocess.run([sys.executable, "benchmarks/llm_parallel.py", "--scenes", "4", "--latency", "0.1"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "speed-up" in out

@@ -207,6 +207,10 @@ class Runner:
             try:
                 value = await node.stage.run(ctx, **{p: o.value for p, o in inputs.items()})
             except (StoryforgeError, Exception) as exc:
+                if isinstance(getattr(exc, "raw_output", None), str):  # keep what a model said for the user to read
+                    (self.run_dir / f"{node.name}{'-' + item if item else ''}.last-output.txt").write_text(
+                        exc.raw_output, encoding="utf-8"
+                    )
                 raise StageFailed(node.name, item, exc) from exc
             if not isinstance(value, node.output):
                 raise StageFailed(node.name, item, TypeError(f"returned {type(value).__name__}, not {node.output.__name__}"))

@@ -1,10 +1,32 @@
-"""What every LLM backend shares: concurrency (raised by `LLM_PARALLEL=true`), retries, output format."""
+"""What every LLM backend shares: concurrency (raised by `LLM_PARALLEL=true`), the answer format, and the
+re-ask loop: a reply that does not parse or validate is sent back with the error, up to `max_retries` times."""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from storyforge.engine.contract import Service, knob
+from storyforge.errors import StoryforgeError
+from storyforge.services.llm_output import ReplyError, parse_reply, schema_hint
+from storyforge.services.protocols import T
+
+
+@dataclass
+class Reply:
+    """One completion: its text and token counts."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LLMOutputError(StoryforgeError):
+    """The model never produced a valid answer; `raw_output` holds its last reply (saved to the run dir)."""
+
+    def __init__(self, problem: str, fix: str, raw_output: str) -> None:
+        super().__init__(problem, fix)
+        self.raw_output = raw_output
 
 
 class LLMBackend(Service):
@@ -18,3 +40,30 @@ class LLMBackend(Service):
     @property
     def concurrency(self) -> int:
         return self.params.parallel_limit if self.params.parallel else self.params.max_concurrency
+
+    async def complete(self, messages: list[dict[str, str]], schema: type[T]) -> Reply:
+        """One chat completion. Backends that generate text implement this; rule-based ones override generate."""
+        raise StoryforgeError(f"{type(self).__name__} cannot complete chat messages.", "use a backend that generates text.")
+
+    async def generate(self, task: str, prompt: str, schema: type[T], context: dict[str, Any]) -> T:
+        fmt = self.params.output_format
+        messages = [{"role": "system", "content": schema_hint(schema, fmt)}, {"role": "user", "content": prompt}]
+        reply = Reply("")
+        for _ in range(self.params.max_retries + 1):
+            reply = await self.complete(messages, schema)
+            try:
+                return parse_reply(reply.text, schema, fmt)
+            except ReplyError as exc:
+                error = str(exc)
+            messages += [
+                {"role": "assistant", "content": reply.text},
+                {
+                    "role": "user",
+                    "content": f"That answer could not be used: {error[:600]}. Answer again with only the {fmt.upper()} data.",
+                },
+            ]
+        raise LLMOutputError(
+            f"{task}: the model's answer did not validate after {self.params.max_retries + 1} attempts ({error[:300]}).",
+            "raise MAX_RETRIES, try llm.output_format=json, or use a stronger model; the last answer is saved in the run directory.",
+            reply.text,
+        )

@@ -1,0 +1,96 @@
+"""Reading structured answers out of language-model text, in JSON or TOON (the `toon-format` library).
+
+`schema_hint` tells the model what to answer in the chosen format; `parse_reply` strips code fences and prose
+around the payload, tries the chosen format, then the other, and validates with pydantic. Whatever fails is
+raised as `ReplyError` with a message short enough to send back to the model when re-asking.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Literal
+
+import toon_format
+from pydantic import BaseModel, ValidationError
+
+from storyforge.services.protocols import T
+
+Format = Literal["json", "toon"]
+_FENCE = re.compile(r"```[\w-]*\s*\n(.*?)```", re.S)
+
+
+class ReplyError(ValueError):
+    """The model's answer could not be read as the schema."""
+
+
+def schema_hint(schema: type[BaseModel], fmt: Format) -> str:
+    """Instructions that make the answer machine-readable in `fmt`."""
+    spec = json.dumps(schema.model_json_schema(), ensure_ascii=False, separators=(",", ":"))
+    if fmt == "json":
+        return f"Answer with one JSON object and nothing else. It must validate against this JSON schema:\n{spec}"
+    example = toon_format.encode({"items": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "note": "text, with comma"})
+    return (
+        "Answer in TOON (Token-Oriented Object Notation) and nothing else: `key: value` lines, nesting by two-space "
+        "indent, and arrays of objects as a header `key[N]{field,...}:` followed by N comma-separated rows "
+        f"(quote values that contain commas). For example:\n{example}\n"
+        f"The data must validate against this JSON schema:\n{spec}"
+    )
+
+
+def _payload(text: str) -> str:
+    fenced = _FENCE.search(text)
+    return (fenced.group(1) if fenced else text).strip()
+
+
+def _json(text: str) -> object:
+    start = text.find("{")  # every schema is an object
+    if start < 0:
+        raise ReplyError("no JSON object found")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text[start:])  # ignores prose after the object
+    except json.JSONDecodeError as exc:
+        raise ReplyError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    return value
+
+
+def _toon(text: str) -> list[object]:
+    """Every reading of the text as TOON, trimming up to 3 lines of prose before and after the payload."""
+    lines = text.splitlines()
+    found, first_error = [], None
+    for start in range(min(len(lines), 4)):
+        for end in range(len(lines), max(start, len(lines) - 4), -1):
+            chunk = "\n".join(lines[start:end]).strip()
+            if not chunk:
+                continue
+            try:
+                value = toon_format.decode(chunk)
+                if isinstance(value, dict):  # every schema is an object
+                    found.append(value)
+            except (toon_format.ToonDecodeError, ValueError) as exc:
+                first_error = first_error or exc
+    if not found:
+        raise ReplyError(f"invalid TOON: {first_error}")
+    return found
+
+
+def parse_reply(text: str, schema: type[T], fmt: Format = "json") -> T:
+    """The answer as `schema`: chosen format first, then the other; every failure is reported."""
+    payload = _payload(text)
+    errors = []
+    for name in (fmt, "toon" if fmt == "json" else "json"):
+        try:
+            readings = [_json(payload)] if name == "json" else _toon(payload)
+        except ReplyError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        problems = ""
+        for data in readings:  # the first reading that validates wins
+            try:
+                return schema.model_validate(data)
+            except ValidationError as exc:
+                problems = problems or "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
+                )
+        errors.append(f"{name}: does not match the schema ({problems})")
+    raise ReplyError(" | ".join(errors))
