@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -10,15 +12,18 @@ def test_requirements_files_match_pyproject():
     assert subprocess.run([sys.executable, "tools/gen_requirements.py", "--check"], cwd=ROOT).returncode == 0
 
 
-def test_engine_overhead_benchmark_runs():
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("engine_overhead.py", ["--items", "20", "--repeat", "1"], "warm (cache hit) per item"),
+        ("llm_parallel.py", ["--scenes", "4", "--latency", "0.1"], "speed-up"),
+    ],
+)
+def test_benchmarks_run(script, args, expect):
     out = subprocess.run(
-        [sys.executable, "benchmarks/engine_overhead.py", "--items", "20", "--repeat", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    assert "warm (cache hit) per item" in out
+    assert expect in out
 
 
 def test_code_is_ruff_clean():
@@ -29,14 +34,3 @@ def test_code_is_ruff_clean():
         text=True,
     )
     assert proc.returncode == 0, proc.stdout
-
-
-def test_llm_parallel_benchmark_runs():
-    out = subprocess.run(
-        [sys.executable, "benchmarks/llm_parallel.py", "--scenes", "4", "--latency", "0.1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "speed-up" in out
