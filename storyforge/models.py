@@ -308,5 +308,8 @@ class RunManifest(_Model):
     config: dict = Field(description="Resolved configuration, secrets removed")
     stages: dict[str, StageRecord] = Field(description="Per-stage records, in recipe order")
     outputs: dict[str, str] = Field(default_factory=dict, description="Readable output name -> sha256")
+    llm_calls: list[dict] = Field(
+        default_factory=list, description="Per LLM call made in this run: task, attempt, format, tokens, seconds"
+    )
     status: str = Field("succeeded", description="'succeeded' or 'failed'")
     error: str | None = Field(None, description="The error that ended a failed run")

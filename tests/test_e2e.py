@@ -11,7 +11,7 @@ from storyforge.services.storyboard import StoryboardVideo
 from tests.conftest import FIXTURES
 from tests.services.test_ffmpeg_compositor import loudness
 
-STORY = (f"story={FIXTURES / 'two_scenes.txt'}", "++stages.plan.shot_words=12")  # 2 scenes, 3 shots each
+STORY = (f"story={FIXTURES / 'two_scenes.txt'}", "++stages.plan.shot_words=12")  # 2 scenes, 2 shots each
 
 
 def misses(result) -> dict[str, int]:
@@ -122,3 +122,12 @@ def test_hindi_story_runs_end_to_end(run):
     story = json.loads((result.run_dir / "story.json").read_text())
     assert story["language"] == "hi" and len(json.loads((result.run_dir / "scenes.json").read_text())["scenes"]) == 2
     assert "गौरी" in (result.run_dir / "subtitles.srt").read_text()
+
+
+def test_a_new_prompt_set_reruns_the_llm_stages_and_reuses_identical_results(run):
+    run(*STORY)
+    v2 = run(*STORY, "prompts=v2")
+    m = misses(v2)
+    assert m["story"] == 1 and m["scenes"] == 1 and m["plan"] == 2  # the prompt text is part of their keys
+    assert m["narration"] == 0 and m["compose"] == 0  # the rule-based planner gave the same bytes: nothing downstream re-runs
+    assert m["visuals"] == len(v2.outputs["shots"].value.shots)  # the picture prompt changed too

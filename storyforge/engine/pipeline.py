@@ -162,6 +162,7 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
             config=redact(resolved),
             stages={name: runner.records[name] for name in graph.nodes if name in runner.records},
             outputs=runner.outputs,
+            llm_calls=[call for service in graph.services.values() for call in getattr(service, "usage", [])],
             status=status,
             error=error,
         )

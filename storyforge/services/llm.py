@@ -3,6 +3,7 @@ re-ask loop: a reply that does not parse or validate is sent back with the error
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +38,10 @@ class LLMBackend(Service):
         max_retries: int = knob(3, "MAX_RETRIES: re-asks after an answer that does not validate")
         output_format: Literal["json", "toon"] = "json"  # format the model is asked to answer in
 
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.usage: list[dict] = []  # one record per call (task, tokens, seconds), copied into the run manifest
+
     @property
     def concurrency(self) -> int:
         return self.params.parallel_limit if self.params.parallel else self.params.max_concurrency
@@ -49,8 +54,19 @@ class LLMBackend(Service):
         fmt = self.params.output_format
         messages = [{"role": "system", "content": schema_hint(schema, fmt)}, {"role": "user", "content": prompt}]
         reply = Reply("")
-        for _ in range(self.params.max_retries + 1):
+        for attempt in range(self.params.max_retries + 1):
+            started = time.perf_counter()
             reply = await self.complete(messages, schema)
+            self.usage.append(
+                {
+                    "task": task,
+                    "attempt": attempt + 1,
+                    "format": fmt,
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            )
             try:
                 return parse_reply(reply.text, schema, fmt)
             except ReplyError as exc:

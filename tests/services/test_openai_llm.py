@@ -122,3 +122,7 @@ def test_a_whole_run_with_llm_openai(run, fmt):
     assert result.manifest.status == "succeeded" and result.video is not None
     assert result.manifest.stages["plan"].misses == 1  # one scene, one call
     assert all(("TOON" in r["messages"][0]["content"]) == (fmt == "toon") for r in server.requests)
+    calls = result.manifest.llm_calls
+    assert [c["task"] for c in calls] == ["story_bible", "split_scenes", "plan_shots"] and all(
+        c["prompt_tokens"] > 0 for c in calls
+    )
