@@ -25,7 +25,7 @@ from storyforge.engine.cache import KEY_SCHEMA, Cache, canonical_json, digest
 from storyforge.engine.contract import PromptSet, RunContext, key_params
 from storyforge.engine.graph import SOURCE, Graph, Node
 from storyforge.engine.progress import Reporter
-from storyforge.errors import StageFailed, StoryforgeError
+from storyforge.errors import StageFailed
 from storyforge.models import Artifact, ItemRecord, StageRecord
 
 
@@ -206,7 +206,7 @@ class Runner:
             ctx = RunContext(stage=node.name, item=item, seed=seed, scratch=scratch, prompts=self.prompts, run_dir=self.run_dir)
             try:
                 value = await node.stage.run(ctx, **{p: o.value for p, o in inputs.items()})
-            except (StoryforgeError, Exception) as exc:
+            except Exception as exc:
                 if isinstance(getattr(exc, "raw_output", None), str):  # keep what a model said for the user to read
                     (self.run_dir / f"{node.name}{'-' + item if item else ''}.last-output.txt").write_text(
                         exc.raw_output, encoding="utf-8"

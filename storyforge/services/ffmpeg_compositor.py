@@ -101,13 +101,13 @@ class FFmpegCompositor(Service):
             )
             if graph_file is not None:
                 graph_file.write_text(f"# audio mix\n{audio_graph}\n\n# video\n{video_graph}\n", encoding="utf-8")
+
+            def mix_and_measure() -> float:
+                run_ffmpeg(audio_args, log, self.params.timeout_s)
+                return integrated_loudness(mix, log, self.params.timeout_s)
+
             with ThreadPoolExecutor(1) as pool:  # the audio mix and its loudness measurement run beside the video encode
-                audio = pool.submit(
-                    lambda: (
-                        run_ffmpeg(audio_args, log, self.params.timeout_s),
-                        integrated_loudness(mix, log, self.params.timeout_s),
-                    )[1]
-                )
+                audio = pool.submit(mix_and_measure)
                 run_ffmpeg(video_args, log, self.params.timeout_s)
                 measured = audio.result()
             run_ffmpeg(
@@ -201,12 +201,9 @@ class FFmpegCompositor(Service):
         w, h, fps = tl.width, tl.height, tl.fps
         n = round(entry.duration_s * fps)
         fit = f"scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,fps={fps},format=yuv420p"
-        if length >= entry.duration_s:  # long enough: trim
-            stretch = ""
-        elif length * 1.5 >= entry.duration_s:  # a little short: slow it down
-            stretch = f"setpts={entry.duration_s / length:.5f}*PTS,fps={fps},"
-        else:  # much too short: hold the last frame
-            stretch = ""
+        # too long: trimmed; a little short: slowed down; much too short: the last frame held (tpad)
+        slightly_short = length < entry.duration_s <= length * 1.5
+        stretch = f"setpts={entry.duration_s / length:.5f}*PTS,fps={fps}," if slightly_short else ""
         return f"[{i}:v]{fit},{stretch}tpad=stop_mode=clone:stop=-1,trim=end_frame={n},setpts=N/{fps}/TB[v{i}]"
 
     def video_command(
