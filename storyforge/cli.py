@@ -61,12 +61,12 @@ def main() -> None:
     load_dotenv(Path.cwd() / ".env", override=False)
     import hydra
 
-    from storyforge.config import register
+    from storyforge.config import expand_overrides, register
     from storyforge.profile import resolve_profile
     from storyforge.resources import resource_dir
 
     try:
-        argv, _profile_reason = resolve_profile(sys.argv[1:])
+        argv, _profile_reason = resolve_profile(expand_overrides(sys.argv[1:]))
         register()
         conf = resource_dir("conf")
     except StoryforgeError as exc:

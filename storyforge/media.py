@@ -30,6 +30,27 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """16-bit PCM WAV as float samples in [-1, 1] (shape (n,) mono or (n, channels)) and its sample rate."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path.name}: {8 * w.getsampwidth()}-bit WAV; only 16-bit PCM is read")
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+        channels, rate = w.getnchannels(), w.getframerate()
+    return (data if channels == 1 else data.reshape(-1, channels)), rate
+
+
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Linear-interpolation resampling (enough to join speech clips; the mix resamples with ffmpeg)."""
+    if rate == target or len(samples) == 0:
+        return samples
+    n = round(len(samples) * target / rate)
+    x = np.linspace(0, len(samples) - 1, n)
+    if samples.ndim == 1:
+        return np.interp(x, np.arange(len(samples)), samples)
+    return np.stack([np.interp(x, np.arange(len(samples)), samples[:, c]) for c in range(samples.shape[1])], axis=1)
+
+
 def media_type(path: Path) -> str:
     return (
         {".wav": "audio/wav", ".srt": "application/x-subrip"}.get(path.suffix)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 class ExecutionProfile(StrEnum):
@@ -36,7 +37,7 @@ class VoiceType(StrEnum):
     """Who speaks a narration clip."""
 
     narrator = "narrator"
-    character = "character"
+    dialogue = "dialogue"  # quoted speech, in the speaker's voice
 
 
 class Transition(StrEnum):
@@ -127,6 +128,25 @@ class StoryBible(_Model):
     summary: str = Field("", description="A few sentences saying what happens")
 
 
+class Summary(_Model):
+    """A short summary of a stretch of text."""
+
+    summary: str = Field(description="What happens, in a few sentences")
+
+
+class Chunk(_Model):
+    """A stretch of the story that fits the LLM's context budget, cut at section or paragraph boundaries."""
+
+    index: int = Field(description="1-based position in the story")
+    sections: list[Section] = Field(description="The sections (or parts of one) the chunk holds")
+    tokens: int = Field(description="Length in the LLM's tokens (estimated where the backend has no tokenizer)")
+    summary: str = Field("", description="The LLM's summary of the chunk, when the story was summarised")
+
+    @property
+    def text(self) -> str:
+        return "\n\n\n".join("\n\n".join(([s.heading] if s.heading else []) + s.paragraphs) for s in self.sections)
+
+
 class Story(_Model):
     """The cleaned story with its structure and its cast: the input of scene splitting."""
 
@@ -137,6 +157,9 @@ class Story(_Model):
     characters: list[Character] = Field(default_factory=list, description="The cast, most mentioned first")
     locations: list[Location] = Field(default_factory=list, description="Named places")
     summary: str = Field("", description="A few sentences saying what happens")
+    chunks: list[Chunk] = Field(default_factory=list, description="The text cut to the LLM's context budget")
+    tokens: int = Field(0, description="Length of the whole text in the LLM's tokens")
+    summarized: bool = Field(False, description="True when the cast and summary were built from chunk summaries")
 
 
 class Scene(_Model):
@@ -158,7 +181,8 @@ class Scene(_Model):
 class SceneList(_Model):
     """The story split into scenes."""
 
-    scenes: list[Scene] = Field(description="Scenes in story order")
+    scenes: list[Scene] = Field(min_length=1, description="Scenes in story order")
+    checks: SkipJsonSchema[dict] = Field(default_factory=dict, description="Coverage and repairs (not asked of the model)")
 
     def fan_out(self) -> list[Scene]:
         return self.scenes
@@ -185,7 +209,8 @@ class ScenePlan(_Model):
     """The shots planned for one scene."""
 
     scene_index: int = Field(description="1-based index of the planned scene")
-    shots: list[Shot] = Field(description="Shots in order")
+    shots: list[Shot] = Field(min_length=1, description="Shots in order")
+    checks: SkipJsonSchema[dict] = Field(default_factory=dict, description="Coverage and repairs (not asked of the model)")
 
     def fan_out(self) -> list[Shot]:
         return self.shots
@@ -216,6 +241,9 @@ class NarrationClip(_Model):
     voice: VoiceType = Field(VoiceType.narrator, description="Who speaks")
     audio: Artifact = Field(description="WAV file")
     duration_s: float = Field(description="Measured length of the audio in seconds")
+    backend: str = Field("", description="TTS backend that spoke it")
+    voices: list[str] = Field(default_factory=list, description="Voices used, narrator's first")
+    speakers: list[str] = Field(default_factory=list, description="Characters whose quoted lines have their own voice")
 
 
 class MusicTrack(_Model):
@@ -225,6 +253,8 @@ class MusicTrack(_Model):
     duration_s: float = Field(description="Length of the audio in seconds")
     loopable: bool = Field(True, description="True when the end joins the start without a click")
     mood: str = Field("calm", description="Mood the track was made for")
+    beds: dict[str, Artifact] = Field(default_factory=dict, description="Per-scene scoring: a bed per mood")
+    scene_moods: dict[int, str] = Field(default_factory=dict, description="Per-scene scoring: scene index -> mood")
 
 
 class TimelineEntry(_Model):
@@ -282,6 +312,7 @@ class ItemRecord(_Model):
     seconds: float = Field(description="Wall time spent on this item in this run")
     output: str = Field(description="sha256 of the output's canonical JSON")
     artifacts: dict[str, str] = Field(default_factory=dict, description="Artifact name -> sha256")
+    notes: dict = Field(default_factory=dict, description="What the stage reports about this output (Stage.report)")
 
 
 class StageRecord(_Model):

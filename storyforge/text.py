@@ -97,6 +97,23 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+_QUOTED = re.compile(r"“[^”]+”|\"[^\"]+\"|«[^»]+»|„[^“]+“")
+
+
+def quoted_spans(text: str) -> list[tuple[bool, str]]:
+    """The text as (is_quoted_speech, span) pieces in order: narration between the quotes, the quotes whole."""
+    out: list[tuple[bool, str]] = []
+    pos = 0
+    for match in _QUOTED.finditer(text):
+        if before := text[pos : match.start()].strip():
+            out.append((False, before))
+        out.append((True, match.group(0)))
+        pos = match.end()
+    if rest := text[pos:].strip():
+        out.append((False, rest))
+    return out
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text)
 

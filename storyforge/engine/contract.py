@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +22,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storyforge.errors import ConfigError
 from storyforge.models import ModelProvider
+
+
+async def gather(fn: Callable[[Any], Awaitable[Any]], items: Sequence[Any]) -> list[Any]:
+    """`fn(item)` for every item at once (the services' limiters bound how many really run), results in order.
+    The first failure is raised as itself, not wrapped in an exception group."""
+    results: list[Any] = [None] * len(items)
+
+    async def one(i: int, item: Any) -> None:
+        results[i] = await fn(item)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i, item in enumerate(items):
+                tg.start_soon(one, i, item)
+    except BaseExceptionGroup as group:
+        first: BaseException = group
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return results
 
 
 def knob(default: Any, description: str) -> Any:
@@ -143,3 +164,7 @@ class Stage(ABC):
     @abstractmethod
     async def run(self, ctx: RunContext, **inputs: Any) -> BaseModel:
         """Turn inputs (named by the recipe's `needs`) into this stage's output."""
+
+    def report(self, output: BaseModel) -> dict:
+        """Facts about one output for the run manifest (also on a cache hit), e.g. what was summarised."""
+        return {}

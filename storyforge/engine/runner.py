@@ -197,7 +197,8 @@ class Runner:
             artifacts[art.name] = art.sha256
         self.outputs.update(artifacts)
         seconds = round(time.perf_counter() - started, 4)
-        return value, ItemRecord(item=item, key=key, hit=hit, seconds=seconds, output=out_sha, artifacts=artifacts)
+        notes = node.stage.report(value)
+        return value, ItemRecord(item=item, key=key, hit=hit, seconds=seconds, output=out_sha, artifacts=artifacts, notes=notes)
 
     async def _compute(self, node: Node, item: str, seed: int, inputs: dict[str, Output]) -> tuple[Any, str]:
         blobs = self.cache.blobs

@@ -93,7 +93,9 @@ class FFmpegCompositor(Service):
             mix, picture = out.with_name("mix.wav"), out.with_name("picture.mp4")
             loop = None
             if music is not None:
-                loop = seamless_loop(Path(music.audio.path), out.with_name("music_loop.wav"), self.params.loop_crossfade_s)
+                loop = Path(music.audio.path)  # a track made to the video's length (per-scene score) is used as it is
+                if music.loopable:
+                    loop = seamless_loop(loop, out.with_name("music_loop.wav"), self.params.loop_crossfade_s)
             audio_args, audio_graph = self.audio_command(timeline, narration, loop, mix)
             clip_lengths = {sid: probe(Path(v.media.path))["duration"] for sid, v in visuals.items() if v.is_clip}
             video_args, video_graph = self.video_command(

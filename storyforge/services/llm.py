@@ -37,6 +37,7 @@ class LLMBackend(Service):
         parallel_limit: int = knob(8, "Calls at once when parallel is on")
         max_retries: int = knob(3, "MAX_RETRIES: re-asks after an answer that does not validate")
         output_format: Literal["json", "toon"] = "json"  # format the model is asked to answer in
+        context_budget: int = 6000  # tokens of story text one prompt may carry (longer stories are chunked)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -45,6 +46,13 @@ class LLMBackend(Service):
     @property
     def concurrency(self) -> int:
         return self.params.parallel_limit if self.params.parallel else self.params.max_concurrency
+
+    token_counter = "estimate"  # "tokenizer" where the backend counts with the model's own tokenizer
+
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        """Length of each text in the model's tokens. Without a tokenizer: an estimate that errs long (about
+        four characters or three quarters of a word per token, whichever gives more)."""
+        return [max(len(t) // 4, len(t.split()) * 4 // 3) + 1 for t in texts]
 
     async def complete(self, messages: list[dict[str, str]], schema: type[T]) -> Reply:
         """One chat completion. Backends that generate text implement this; rule-based ones override generate."""

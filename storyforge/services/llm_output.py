@@ -55,7 +55,9 @@ def _json(text: str) -> object:
 
 
 def _toon(text: str) -> list[object]:
-    """Every reading of the text as TOON, trimming up to 3 lines of prose before and after the payload."""
+    """Every reading of the text as TOON, trimming up to 3 lines of prose before and after the payload. Then,
+    only for the whole text, a reading lenient about declared lengths (`[3]` over two items), a slip that small
+    models make (lenient reading of a trimmed text could accept an answer cut short)."""
     lines = text.splitlines()
     found, first_error = [], None
     for start in range(min(len(lines), 4)):
@@ -69,6 +71,12 @@ def _toon(text: str) -> list[object]:
                     found.append(value)
             except (toon_format.ToonDecodeError, ValueError) as exc:
                 first_error = first_error or exc
+    if not found:
+        try:
+            value = toon_format.decode(text.strip(), strict=False)
+            found += [value] if isinstance(value, dict) else []
+        except (toon_format.ToonDecodeError, ValueError):
+            pass
     if not found:
         raise ReplyError(f"invalid TOON: {first_error}")
     return found

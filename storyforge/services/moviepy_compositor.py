@@ -101,7 +101,9 @@ class MoviePyCompositor(Service):
         ]
         tracks = list(voices)
         if music is not None:
-            loop = seamless_loop(Path(music.audio.path), out.with_name("music_loop.wav"), p.loop_crossfade_s)
+            loop = Path(music.audio.path)
+            if music.loopable:  # a per-scene score is made to the video's length and used as it is
+                loop = seamless_loop(loop, out.with_name("music_loop.wav"), p.loop_crossfade_s)
             bed = mp.AudioFileClip(str(loop)).with_effects([mp.afx.AudioLoop(duration=tl.duration_s)])
             effects = [mp.afx.MultiplyVolume(10 ** (p.music_gain_db / 20))]
             effects += [

@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 from pydantic import BaseModel
 
-from storyforge.models import MusicTrack, NarrationClip, Shot, ShotVisual, Timeline
+from storyforge.models import MusicTrack, NarrationClip, Shot, ShotVisual, Timeline, VoiceType
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -28,8 +28,16 @@ class VideoService(Protocol):
 
 
 class TTSService(Protocol):
-    async def speak(self, text: str, language: str, seed: int, out: Path) -> Path:
-        """Speak `text` into a WAV file at `out`; return its path."""
+    multi_voice: bool  # whether quoted dialogue can have voices of its own
+    name: str  # the backend that really speaks (a stand-in's name when one is used)
+
+    async def speak(
+        self, text: str, language: str, seed: int, out: Path, voice: VoiceType = VoiceType.narrator, slot: int = 0
+    ) -> Path:
+        """Speak `text` into a WAV file at `out` (narrator, or dialogue voice number `slot`); return its path."""
+
+    def voice_for(self, language: str, kind: VoiceType = VoiceType.narrator, slot: int = 0) -> str:
+        """The backend's name for the voice that speaks such a line."""
 
 
 class MusicService(Protocol):

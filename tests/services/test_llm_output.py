@@ -24,8 +24,19 @@ TOON = toon_format.encode(DATA)
         (f"Here is the plan:\n{TOON}\nHope this helps!", "toon"),
         (TOON, "json"),  # asked for JSON, answered in TOON: still read
         (JSON, "toon"),  # and the other way round
+        (TOON.replace("scenes[2]", "scenes[3]"), "toon"),  # a declared length that is off is read leniently
     ],
-    ids=["json", "json-fenced", "json-prose", "toon", "toon-fenced", "toon-prose", "toon-when-json", "json-when-toon"],
+    ids=[
+        "json",
+        "json-fenced",
+        "json-prose",
+        "toon",
+        "toon-fenced",
+        "toon-prose",
+        "toon-when-json",
+        "json-when-toon",
+        "toon-wrong-count",
+    ],
 )
 def test_valid_answers_are_read(text, fmt):
     scenes = parse_reply(text, SceneList, fmt)
@@ -36,15 +47,15 @@ def test_valid_answers_are_read(text, fmt):
     ("text", "message"),
     [
         (JSON[:60], "invalid JSON"),  # truncated
-        (TOON.replace("scenes[2]", "scenes[3]"), "Declared length 3 but found 2"),  # wrong count
+        (TOON.replace('"Ilsa, at dawn."', '"Ilsa, at dawn.'), "invalid TOON"),  # unterminated string
         ('{"scenes": [{"index": "one", "title": "x"}]}', "does not match the schema"),
         ("I cannot help with that.", "no JSON object found"),
     ],
-    ids=["truncated", "wrong-count", "schema", "refusal"],
+    ids=["truncated", "broken-toon", "schema", "refusal"],
 )
 def test_invalid_answers_raise_a_reply_error_that_says_why(text, message):
     with pytest.raises(ReplyError, match=message):
-        parse_reply(text, SceneList, "toon" if "Declared" in message else "json")
+        parse_reply(text, SceneList, "toon" if "TOON" in message else "json")
 
 
 def test_schema_hints_name_the_format():

@@ -26,3 +26,6 @@ def test_smollm2_plans_a_short_story_end_to_end(run):
     assert result.manifest.status == "succeeded" and result.video is not None
     shots = result.outputs["shots"].value.shots
     assert shots and all(s.narration and s.description for s in shots)  # a schema-valid plan
+    stages = result.manifest.stages
+    assert stages["story"].items[0].notes["token_counter"] == "tokenizer"  # SmolLM2's own tokenizer
+    assert all(item.notes["coverage"] >= 0.8 or item.notes["repair"] for item in stages["plan"].items)

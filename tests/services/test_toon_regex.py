@@ -1,0 +1,61 @@
+"""The TOON pattern that constrains local models: it must accept what the toon-format library writes."""
+
+import re
+
+import pytest
+import toon_format
+
+from storyforge.models import SceneList, ScenePlan, StoryBible, Summary
+from storyforge.services.toon_regex import toon_regex
+
+SHOT = {"scene_index": 1, "index": 1, "shot_type": "close_up", "camera": "slow, push in", "description": "A meadow, dawn",
+        "narration": 'He said, "go" now', "duration_s": 4.5, "characters": ["Anna, a girl", "Tom, a boy"]}  # fmt: skip
+CASES = [
+    (ScenePlan, {"scene_index": 1, "shots": [SHOT, {**SHOT, "index": 2, "duration_s": 3, "characters": []}]}),
+    (
+        SceneList,
+        {
+            "scenes": [
+                {
+                    "index": 1,
+                    "title": "A, b",
+                    "text": "मीरा ने, कहा।",
+                    "summary": "s, t",
+                    "characters": ["A, a"],
+                    "location": "l, m",
+                    "mood": "calm, still",
+                }
+            ]
+        },
+    ),
+    (
+        StoryBible,
+        {
+            "characters": [{"name": "A, a", "aliases": ["b, c"], "description": "d, e", "mentions": 2}],
+            "locations": [{"name": "p, q", "description": "r, s"}, {"name": "u, v", "description": "w, x"}],
+            "summary": "z, z",
+        },
+    ),
+    (Summary, {"summary": "hi, there"}),
+]
+
+
+@pytest.mark.parametrize(("model", "data"), CASES, ids=[m.__name__ for m, _ in CASES])
+def test_the_pattern_matches_the_library_encoding(model, data):
+    # strings with commas are quoted by the library, as the pattern requires
+    text = toon_format.encode(model.model_validate(data).model_dump(mode="json", exclude={"checks"}))
+    assert re.fullmatch(toon_regex(model.model_json_schema(), max_chars=100, max_items=4), text)
+    assert model.model_validate(toon_format.decode(text)) == model.model_validate(data)
+
+
+def test_caps_on_items_and_characters_hold():
+    pattern = toon_regex(ScenePlan.model_json_schema(), max_chars=20, max_items=2)
+
+    def encode(shots: int, text: str) -> str:
+        plan = {"scene_index": 1, "shots": [{**SHOT, "index": i, "narration": text} for i in range(1, shots + 1)]}
+        return toon_format.encode(ScenePlan.model_validate(plan).model_dump(mode="json", exclude={"checks"}))
+
+    assert re.fullmatch(pattern, encode(2, "Short, and sweet"))
+    assert not re.fullmatch(pattern, encode(3, "Short, and sweet"))  # max_items
+    assert not re.fullmatch(pattern, "scene_index: 1\nshots: []")  # minItems: a plan has a shot
+    assert not re.fullmatch(pattern, encode(2, "Far longer than twenty, characters"))  # max_chars
