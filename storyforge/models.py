@@ -324,6 +324,10 @@ class StageRecord(_Model):
     hits: int = Field(description="Items served from the cache")
     misses: int = Field(description="Items computed")
     items: list[ItemRecord] = Field(description="Per-item detail, in story order")
+    peak_gpu_mb: float | None = Field(
+        None,
+        description="Peak CUDA memory allocated while the stage ran (shared with stages running beside it); None without CUDA",
+    )
 
 
 class RunManifest(_Model):

@@ -1,7 +1,8 @@
 """`profile=auto`: pick debug_cpu or prod_gpu by GPU detection, before Hydra composes the config.
 
-An explicit `profile=` on the command line wins, then `STORYFORGE_PROFILE`, then detection: torch if it is
-importable, else `nvidia-smi`, else the CPU. The choice and its reason are logged and kept in the manifest.
+An explicit `profile=` on the command line wins, then `STORYFORGE_PROFILE` (or `EXECUTION_PROFILE`, the name the
+original design uses), then detection: torch if it is importable, else `nvidia-smi`, else the CPU. The choice
+and its reason are logged and kept in the manifest.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ def resolve_profile(overrides: list[str]) -> tuple[list[str], str]:
         if "," not in value and value not in CHOICES:
             raise StoryforgeError(f"profile={value} is not a profile.", f"use one of {', '.join(CHOICES)}.")
         return overrides, "chosen on the command line"
-    env = os.environ.get("STORYFORGE_PROFILE", "").strip()
+    name = next((n for n in ("STORYFORGE_PROFILE", "EXECUTION_PROFILE") if os.environ.get(n, "").strip()), "")
+    env = os.environ.get(name, "").strip() if name else ""
     if env and env != "auto":
         if env not in CHOICES:
-            raise StoryforgeError(f"STORYFORGE_PROFILE={env} is not a profile.", f"set it to one of {', '.join(CHOICES)}.")
-        chosen, reason = env, "from STORYFORGE_PROFILE"
+            raise StoryforgeError(f"{name}={env} is not a profile.", f"set it to one of {', '.join(CHOICES)}.")
+        chosen, reason = env, f"from {name}"
     else:
         gpu, why = detect_gpu()
         chosen, reason = ("prod_gpu" if gpu else "debug_cpu"), f"auto: {why}"

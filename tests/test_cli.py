@@ -49,9 +49,15 @@ def test_recipe_naming_code_outside_storyforge_is_refused(tmp_path):
     assert proc.returncode == 2 and "outside storyforge" in proc.stderr
 
 
-def test_prod_gpu_before_its_backends_exist_fails_clearly(tmp_path):
+def test_prod_gpu_without_its_models_fails_clearly(tmp_path):
     proc = cli("profile=prod_gpu", f"cache.dir={tmp_path / 'c'}", f"output.dir={tmp_path / 'o'}", cwd=tmp_path)
-    assert proc.returncode == 2 and "cannot be imported" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Fix:" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_misspelt_backend_or_stage_parameter_is_named(tmp_path):
+    for key, where in (("llm.outptu_format=toon", "llm.outptu_format"), ("stages.visuals.continuty=keyframe", "continuty")):
+        proc = cli("profile=debug_cpu", key, f"cache.dir={tmp_path / 'c'}", f"output.dir={tmp_path / 'o'}", cwd=tmp_path)
+        assert proc.returncode == 2 and where in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_dotenv_is_read_from_the_working_directory(tmp_path):

@@ -135,6 +135,7 @@ class RunContext:
     scratch: Path
     prompts: PromptSet
     run_dir: Path | None = None  # where logs a user should read go (not part of any output)
+    run_seed: int = 0  # the run's seed, for seeds a stage derives from something other than the item
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("storyforge"))
 
     def path(self, name: str) -> Path:
@@ -164,6 +165,12 @@ class Stage(ABC):
     @abstractmethod
     async def run(self, ctx: RunContext, **inputs: Any) -> BaseModel:
         """Turn inputs (named by the recipe's `needs`) into this stage's output."""
+
+    def chain(self) -> str | None:
+        """For a `for_each` stage: an item field (e.g. "scene_index") whose groups run in order, each item
+        getting the output of the one before it as `previous` (and keyed on it); groups still run at once.
+        None (the default): items are independent."""
+        return None
 
     def report(self, output: BaseModel) -> dict:
         """Facts about one output for the run manifest (also on a cache hit), e.g. what was summarised."""

@@ -79,7 +79,8 @@ def _needs(name: str, spec: Mapping) -> tuple[dict[str, str], str | None]:
 
 
 def _check_signature(name: str, cls: type[Stage], needs: dict[str, str]) -> type[BaseModel]:
-    params = [p for p in inspect.signature(cls.run).parameters if p not in ("self", "ctx")]
+    # `previous` is given by the engine to chained stages (Stage.chain), never by the recipe
+    params = [p for p in inspect.signature(cls.run).parameters if p not in ("self", "ctx", "previous")]
     if set(params) != set(needs):
         raise ConfigError(
             f"stages.{name}.needs gives inputs {sorted(needs)} but {cls.__name__}.run takes {sorted(params)}.",

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,12 @@ class Output:
 
     value: Any
     digest: str
+
+
+def _cuda() -> Any:
+    """torch.cuda when a service has imported torch and CUDA is there; None otherwise (no import here)."""
+    torch = sys.modules.get("torch")
+    return torch.cuda if torch is not None and torch.cuda.is_available() else None
 
 
 def derive_seed(run_seed: int, item: str) -> int:
@@ -137,6 +144,8 @@ class Runner:
 
     async def _run_stage(self, node: Node, results: dict[str, Output], fingerprints: dict[str, dict]) -> Output:
         started = time.perf_counter()
+        if cuda := _cuda():
+            cuda.reset_peak_memory_stats()
         base = base_payload(node, fingerprints, self.prompts)
         fixed = {p: results[u] for p, u in node.needs.items() if u != node.for_each}
         if node.for_each is None:
@@ -156,9 +165,25 @@ class Runner:
             values[i], records[i] = await self._unit(node, base, item, inputs)
             self.reporter.item_done(node.name, records[i].hit)
 
+        async def run_chain(members: list[int]) -> None:
+            """Items in order, each given the one before's output as `previous`."""
+            for k, i in enumerate(members):
+                item, inputs = units[i]
+                if k:
+                    inputs = {**inputs, "previous": Output(values[members[k - 1]], records[members[k - 1]].output)}
+                await run_unit(i, item, inputs)
+
+        chain = node.stage.chain() if node.for_each else None
         async with anyio.create_task_group() as tg:
-            for i, (item, inputs) in enumerate(units):
-                tg.start_soon(run_unit, i, item, inputs)
+            if chain:
+                groups: dict[Any, list[int]] = {}
+                for i, (_, inputs) in enumerate(units):
+                    groups.setdefault(getattr(inputs[param].value, chain), []).append(i)
+                for members in groups.values():
+                    tg.start_soon(run_chain, members)
+            else:
+                for i, (item, inputs) in enumerate(units):
+                    tg.start_soon(run_unit, i, item, inputs)
 
         if node.for_each is None:
             out = Output(values[0], records[0].output)
@@ -174,6 +199,7 @@ class Runner:
             hits=sum(r.hit for r in records),
             misses=sum(not r.hit for r in records),
             items=records,
+            peak_gpu_mb=round(cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
         )
         self.records[node.name] = record
         self.reporter.stage_finished(node.name, record)
@@ -204,7 +230,8 @@ class Runner:
         blobs = self.cache.blobs
         scratch = blobs.scratch_dir()
         try:
-            ctx = RunContext(stage=node.name, item=item, seed=seed, scratch=scratch, prompts=self.prompts, run_dir=self.run_dir)
+            ctx = RunContext(stage=node.name, item=item, seed=seed, scratch=scratch, prompts=self.prompts, run_dir=self.run_dir,
+                             run_seed=self.run_seed)  # fmt: skip
             try:
                 value = await node.stage.run(ctx, **{p: o.value for p, o in inputs.items()})
             except Exception as exc:

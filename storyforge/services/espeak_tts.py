@@ -52,9 +52,7 @@ class EspeakTTS(TTSBackend):
         try:  # text on stdin, UTF-8 (-b 1): any script, and nothing read as an option
             proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, timeout=p.timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise StoryforgeError(
-                f"espeak-ng took over {p.timeout_s:.0f} s for one clip.", "raise ++audio.tts.timeout_s."
-            ) from exc
+            raise StoryforgeError(f"espeak-ng took over {p.timeout_s:.0f} s for one clip.", "raise audio.tts.timeout_s.") from exc
         if proc.returncode != 0 or not out.is_file():
             message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise StoryforgeError(

@@ -23,8 +23,12 @@ class LLMService(Protocol):
 
 
 class VideoService(Protocol):
-    async def render(self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path) -> Path:
-        """Draw one shot (a still or a clip) to `out` with the suffix it chooses; return the file's path."""
+    async def render(
+        self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path, previous: Path | None = None,
+        continuity: str = "none",
+    ) -> Path:  # fmt: skip
+        """Draw one shot (a still or a clip) to `out` with the suffix it chooses; return the file's path.
+        `previous` is the picture of the shot before it in the scene when the recipe asks for `continuity`."""
 
 
 class TTSService(Protocol):

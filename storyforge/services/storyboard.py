@@ -36,7 +36,16 @@ class StoryboardVideo(Service):
         font: str | None = None  # TTF/OTF file for the text; None: Pillow's built-in one (Latin), or for other
         # scripts an installed font that covers them (fontconfig)
 
-    async def render(self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path) -> Path:
+    async def render(
+        self,
+        shot: Shot,
+        scene_index: int,
+        prompt: str,
+        seed: int,
+        out: Path,
+        previous: Path | None = None,
+        continuity: str = "none",
+    ) -> Path:  # fmt: skip  (cards are drawn from the shot alone)
         return await anyio.to_thread.run_sync(self._draw, shot, scene_index, out.with_suffix(".png"), limiter=self.limiter)
 
     def _font(self, size: int, language: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:

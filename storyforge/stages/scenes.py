@@ -59,7 +59,7 @@ class SplitScenes(Stage):
             raise StoryforgeError(
                 f"the scenes the model returned for {where} reproduce {cov:.0%} of its text "
                 f"(stages.scenes.min_coverage={p.min_coverage}).",
-                "use a stronger model, or set ++stages.scenes.on_low_coverage=fallback to split by rules.",
+                "use a stronger model, or set stages.scenes.on_low_coverage=fallback to split by rules.",
             )
         ctx.log.warning("split_scenes: the model's scenes cover %.0f%% of %s; split by rules instead.", cov * 100, where)
         return rules.split_scenes(part, p.target_words).scenes, cov, True

@@ -44,7 +44,7 @@ class PlanShots(Stage):
             raise StoryforgeError(
                 f"the shots the model planned for scene {scene.id} narrate {cov:.0%} of its text "
                 f"(stages.plan.min_coverage={p.min_coverage}).",
-                "use a stronger model, or set ++stages.plan.on_low_coverage=fallback to narrate the scene's own text.",
+                "use a stronger model, or set stages.plan.on_low_coverage=fallback to narrate the scene's own text.",
             )
         if cov < p.min_coverage and p.on_low_coverage == "fallback":
             if plan.shots:

@@ -1,12 +1,19 @@
 """`RenderShot`: one shot -> its picture (a still or a clip), fanned out with `for_each: shots`.
 
 The image prompt carries the story bible's description of every character in the shot, so a character looks
-the same in every shot.
+the same in every shot. Seeds come from (run seed, shot id), or with `seed_by: character` from (run seed, the
+first character in the shot), so a character is drawn from the same noise wherever they appear.
+
+With `continuity: last_frame | keyframe`, the shots of a scene run in order and each gets the picture of the
+one before (the engine's `chain`): editing a shot re-renders it and the shots after it in its scene.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 from storyforge.engine.contract import Params, RunContext, Stage
+from storyforge.engine.runner import derive_seed
 from storyforge.media import media_type
 from storyforge.models import Artifact, Shot, ShotVisual, Story
 
@@ -19,10 +26,19 @@ class RenderShot(Stage):
 
     class Params(Params):
         style: str = "storybook illustration, soft light"  # look appended to every image prompt
+        continuity: Literal["none", "keyframe", "last_frame"] = "none"  # what carries from shot to shot in a scene
+        seed_by: Literal["shot", "character"] = "shot"  # character: one seed per character, wherever they appear
 
-    async def run(self, ctx: RunContext, shot: Shot, story: Story) -> ShotVisual:
+    def chain(self) -> str | None:
+        return "scene_index" if self.params.continuity != "none" else None
+
+    async def run(self, ctx: RunContext, shot: Shot, story: Story, previous: ShotVisual | None = None) -> ShotVisual:
         cast = [c.model_dump() for c in story.characters if c.name in shot.characters]
         prompt = ctx.prompts.render("shot_image", shot=shot.model_dump(mode="json"), characters=cast, style=self.params.style)
-        path = await self.video.render(shot, shot.scene_index, prompt, ctx.seed, ctx.path(shot.id))
+        seed = ctx.seed
+        if self.params.seed_by == "character" and shot.characters:
+            seed = derive_seed(ctx.run_seed, f"character:{shot.characters[0]}")
+        before = previous.media.path if previous is not None else None
+        path = await self.video.render(shot, shot.scene_index, prompt, seed, ctx.path(shot.id), before, self.params.continuity)
         media = Artifact(name=f"shots/{shot.id}{path.suffix}", media_type=media_type(path), path=path)
         return ShotVisual(shot_id=shot.id, media=media, is_clip=media.media_type.startswith("video/"))
