@@ -5,6 +5,7 @@
 #   docker build -t storyforge .
 #   docker build -t storyforge --build-arg PREFETCH_MODELS="stabilityai/stable-diffusion-xl-base-1.0 facebook/musicgen-small" .
 #   docker run --rm --gpus all -v hf-models:/models -v $PWD/out:/work storyforge story=/work/my_story.txt
+#   docker run -d --gpus all -p 8000:8000 -e STORYFORGE_API_KEYS=... -v hf-models:/models --entrypoint storyforge-serve storyforge
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 ARG TORCH_VERSION=2.13.0
@@ -32,7 +33,7 @@ COPY storyforge ./storyforge
 COPY conf ./conf
 COPY recipes ./recipes
 COPY assets ./assets
-RUN pip install ".[gpu,coqui,piper]" \
+RUN pip install ".[gpu,coqui,piper,api]" \
     && useradd --create-home --uid 1000 storyforge \
     && mkdir -p /cache /work /models \
     && chown storyforge /cache /work /models
@@ -46,6 +47,7 @@ RUN if [ -n "${PREFETCH_MODELS}" ]; then \
 USER storyforge
 WORKDIR /work
 VOLUME ["/cache", "/work", "/models"]
+EXPOSE 8000
 HEALTHCHECK --interval=60s --timeout=20s CMD python -c "import torch, storyforge.cli; assert torch.cuda.is_available()" || exit 1
 ENTRYPOINT ["storyforge"]
 CMD ["recipe=short_story"]

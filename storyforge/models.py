@@ -343,6 +343,7 @@ class RunManifest(_Model):
     config: dict = Field(description="Resolved configuration, secrets removed")
     stages: dict[str, StageRecord] = Field(description="Per-stage records, in recipe order")
     outputs: dict[str, str] = Field(default_factory=dict, description="Readable output name -> sha256")
+    quality: dict = Field(default_factory=dict, description="Quality figures (storyforge/quality.py)")
     llm_calls: list[dict] = Field(
         default_factory=list, description="Per LLM call made in this run: task, attempt, format, tokens, seconds"
     )

@@ -27,6 +27,7 @@ from storyforge.engine.progress import Reporter
 from storyforge.engine.runner import Output, Runner
 from storyforge.errors import ConfigError, StageFailed, StoryforgeError
 from storyforge.models import RunManifest
+from storyforge.quality import quality_figures
 from storyforge.resources import resource_dir, source_root
 from storyforge.story_input import read_story
 
@@ -139,8 +140,10 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
     reporter = reporter or Reporter()
     runner = Runner(graph, cache, prompts, int(resolved.get("seed", 0)), run_dir, reporter)
     status, error, outputs = "succeeded", None, {}
+    quality: dict = {}
     try:
         outputs = anyio.run(runner.run, story)
+        quality = quality_figures([o.value for o in outputs.values()], run_dir, resolved)
     except BaseException as exc:
         first = _first_error(exc)
         status, error = "failed", str(first)
@@ -162,6 +165,7 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
             config=redact(resolved),
             stages={name: runner.records[name] for name in graph.nodes if name in runner.records},
             outputs=runner.outputs,
+            quality=quality,
             llm_calls=[call for service in graph.services.values() for call in getattr(service, "usage", [])],
             status=status,
             error=error,

@@ -14,7 +14,10 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,28 @@ class Output:
 
     value: Any
     digest: str
+
+
+_FLIGHTS: dict[tuple[str, str], threading.Lock] = {}
+_FLIGHTS_LOCK = threading.Lock()
+
+
+@asynccontextmanager
+async def _in_flight(cache: Cache, key: str) -> AsyncIterator[None]:
+    """One computation per (cache, key) at a time in this process, across runs and threads: a second caller waits
+    for the first, then reads its result from the cache. (Between processes the cache's atomic writes make
+    duplicate work harmless, not impossible.)"""
+    with _FLIGHTS_LOCK:
+        lock = _FLIGHTS.setdefault((str(cache.root), key), threading.Lock())
+    if not lock.acquire(blocking=False):
+        await anyio.to_thread.run_sync(lock.acquire)
+    try:
+        yield
+    finally:
+        lock.release()
+        with _FLIGHTS_LOCK:
+            if not lock.locked():
+                _FLIGHTS.pop((str(cache.root), key), None)
 
 
 def _cuda() -> Any:
@@ -104,9 +129,14 @@ def input_digests(node: Node, inputs: dict[str, Output]) -> dict[str, str]:
     }
 
 
+def unit_payload(base: dict, seed: int, inputs: dict[str, str]) -> dict:
+    """What a unit's key hashes: stage identity, params, services, prompts, seed, input digests."""
+    return {**base, "seed": seed, "inputs": inputs}
+
+
 def unit_key(base: dict, seed: int, inputs: dict[str, str]) -> str:
-    """sha256 of the canonical key payload: stage identity, params, services, prompts, seed, input digests."""
-    return digest({**base, "seed": seed, "inputs": inputs})
+    """sha256 of the canonical key payload."""
+    return digest(unit_payload(base, seed, inputs))
 
 
 @dataclass
@@ -208,15 +238,15 @@ class Runner:
     async def _unit(self, node: Node, base: dict, item: str, inputs: dict[str, Output]) -> tuple[Any, ItemRecord]:
         started = time.perf_counter()
         seed = derive_seed(self.run_seed, item)
-        key = unit_key(base, seed, input_digests(node, inputs))
+        payload = unit_payload(base, seed, input_digests(node, inputs))
+        key = digest(payload)
         value, hit, out_sha = None, False, ""
-        if self.cache.reads(node.name) and (stored := self.cache.index.get(key)):
-            value = self._load(stored, node.output)
-            hit, out_sha = value is not None, stored.get("output", "")
-        if value is None:
-            value, out_sha = await self._compute(node, item, seed, inputs)
-            if self.cache.writes():
-                self.cache.index.set(key, {"output": out_sha, "seconds": round(time.perf_counter() - started, 4)})
+        async with _in_flight(self.cache, key):  # identical work running elsewhere in this process: wait, then hit
+            if self.cache.reads(node.name) and (stored := self.cache.index.get(key)):
+                value = self._load(stored, node.output)
+                hit, out_sha = value is not None, stored.get("output", "")
+            if value is None:
+                value, out_sha = await self._compute_and_store(node, item, seed, inputs, key, payload, started)
         artifacts = {}
         for art in artifacts_in(value):
             link(art.path, self.run_dir / art.name)
@@ -225,6 +255,19 @@ class Runner:
         seconds = round(time.perf_counter() - started, 4)
         notes = node.stage.report(value)
         return value, ItemRecord(item=item, key=key, hit=hit, seconds=seconds, output=out_sha, artifacts=artifacts, notes=notes)
+
+    async def _compute_and_store(self, node: Node, item: str, seed: int, inputs: dict[str, Output], key: str, payload: dict,
+                                 started: float) -> tuple[Any, str]:  # fmt: skip
+        """Compute a unit and commit it at once, with its key payload and the key it had before (for explain)."""
+        value, out_sha = await self._compute(node, item, seed, inputs)
+        if self.cache.writes():
+            latest = f"latest:{node.name}:{item}"
+            previous = (self.cache.index.get(latest) or {}).get("key")
+            record = {"output": out_sha, "seconds": round(time.perf_counter() - started, 4), "stage": node.name,
+                      "item": item, "payload": self.cache.blobs.put_bytes(canonical_json(payload)), "previous": previous}  # fmt: skip
+            self.cache.index.set(key, record)
+            self.cache.index.set(latest, {"key": key})
+        return value, out_sha
 
     async def _compute(self, node: Node, item: str, seed: int, inputs: dict[str, Output]) -> tuple[Any, str]:
         blobs = self.cache.blobs

@@ -28,6 +28,7 @@ class Ingest(Stage):
 
     class Params(Params):
         summarize: Literal["auto", "always", "never"] = "auto"  # map-reduce the cast and summary over chunks
+        language: str | None = None  # ISO 639-1 code of the story; None: from the script (Devanagari -> hi)
 
     async def run(self, ctx: RunContext, source: StoryInput) -> Story:
         clean = tx.normalize(source.text)
@@ -38,7 +39,7 @@ class Ingest(Stage):
             )
         sections = [Section(heading=h, paragraphs=ps) for h, ps in tx.split_sections(body)]
         title = title or Path(source.source).stem.replace("_", " ").title()
-        language = tx.language(body)
+        language = self.params.language or tx.language(body)
         budget = self.llm.params.context_budget
         chunks = await self._chunks(sections, budget)
         story = Story(title=title, text=body, language=language, sections=sections, chunks=chunks,

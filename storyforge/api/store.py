@@ -1,0 +1,143 @@
+"""Jobs in SQLite (WAL): one row per job with its request, resolved-config digest, status, per-stage progress
+and owner (a hash of the API key, never the key). Safe to share between the request handlers and the workers
+of one process; a restart re-queues jobs that were running."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from storyforge.api.schemas import JobState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    status TEXT NOT NULL,
+    title TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    request TEXT NOT NULL,
+    config TEXT NOT NULL,
+    stages TEXT NOT NULL DEFAULT '{}',
+    stage_total INTEGER NOT NULL DEFAULT 1,
+    error TEXT,
+    cancel INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_digest ON jobs (digest);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
+"""
+ACTIVE = (JobState.queued.value, JobState.running.value)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def requeue_running(self) -> int:
+        """At start: jobs a stopped server left running go back to the queue (they resume through the cache)."""
+        with self._lock:
+            cur = self._db.execute("UPDATE jobs SET status='queued', updated_at=? WHERE status='running'", (now(),))
+            return cur.rowcount
+
+    def find_active_or_done(self, digest: str) -> sqlite3.Row | None:
+        """The job for this story and config that is queued, running or succeeded (idempotent submission)."""
+        rows = self._query(
+            "SELECT * FROM jobs WHERE digest=? AND status IN ('queued','running','succeeded') ORDER BY created_at DESC LIMIT 1",
+            (digest,),
+        )
+        return rows[0] if rows else None
+
+    def create(self, digest: str, owner: str, title: str, recipe: str, profile: str, request: dict, config: dict,
+               stage_total: int) -> str:  # fmt: skip
+        job_id = uuid.uuid4().hex[:16]
+        stamp = now()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs (id, digest, owner, status, title, recipe, profile, request, config, stage_total, created_at,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (job_id, digest, owner, JobState.queued.value, title, recipe, profile, json.dumps(request), json.dumps(config),
+                 stage_total, stamp, stamp),
+            )  # fmt: skip
+        return job_id
+
+    def get(self, job_id: str) -> sqlite3.Row | None:
+        rows = self._query("SELECT * FROM jobs WHERE id=?", (job_id,))
+        return rows[0] if rows else None
+
+    def page(self, owner: str, page: int, per_page: int) -> tuple[list[sqlite3.Row], int]:
+        total = self._query("SELECT COUNT(*) FROM jobs WHERE owner=?", (owner,))[0][0]
+        rows = self._query(
+            "SELECT * FROM jobs WHERE owner=? ORDER BY created_at DESC LIMIT ? OFFSET ?", (owner, per_page, (page - 1) * per_page)
+        )
+        return rows, total
+
+    def count(self, status: tuple[str, ...], owner: str | None = None) -> int:
+        marks = ",".join("?" * len(status))
+        sql, args = f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", status
+        if owner is not None:
+            sql, args = sql + " AND owner=?", (*status, owner)
+        return self._query(sql, args)[0][0]
+
+    def claim_next(self) -> sqlite3.Row | None:
+        """The oldest queued job, marked running (atomically)."""
+        with self._lock:  # BEGIN IMMEDIATE: also safe between server processes sharing the file
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT * FROM jobs WHERE status='queued' ORDER BY created_at LIMIT 1").fetchone()
+                if row is not None:
+                    self._db.execute("UPDATE jobs SET status='running', error=NULL, updated_at=? WHERE id=?", (now(), row["id"]))
+                    row = self._db.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return row
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        if "stages" in fields:
+            fields["stages"] = json.dumps(fields["stages"])
+        fields["updated_at"] = now()
+        sets = ", ".join(f"{k}=?" for k in fields)
+        with self._lock:
+            self._db.execute(f"UPDATE jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
+
+    def request_cancel(self, job_id: str) -> str:
+        """Cancel: a queued job at once, a running one at its next finished item. Returns the new status."""
+        with self._lock:
+            row = self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row["status"] == JobState.queued.value:
+                self._db.execute("UPDATE jobs SET status='cancelled', updated_at=? WHERE id=?", (now(), job_id))
+                return JobState.cancelled.value
+            if row["status"] == JobState.running.value:
+                self._db.execute("UPDATE jobs SET cancel=1, updated_at=? WHERE id=?", (now(), job_id))
+            return row["status"]
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self._query("SELECT cancel FROM jobs WHERE id=?", (job_id,))[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,121 @@
+"""Workers: each takes the oldest queued job, runs it through the same engine as the CLI (so finished stages
+are cache hits when a job is resumed or re-submitted), and writes progress, status and a log for the API.
+
+Cancellation and shutdown are cooperative: they take effect at the job's next engine event (a finished item
+or stage); what finished before stays cached. A job whose worker stops goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from storyforge.api.schemas import JobState
+from storyforge.api.store import JobStore
+from storyforge.engine.pipeline import run_pipeline
+from storyforge.engine.progress import Reporter
+from storyforge.errors import StageFailed, StoryforgeError
+
+log = logging.getLogger("storyforge")
+
+
+class JobCancelled(Exception):
+    """The client cancelled the job."""
+
+
+class WorkerStopping(Exception):
+    """The server is stopping; the job goes back to the queue."""
+
+
+def first_error(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def progress_of(stages: dict, total: int) -> int:
+    """0-100: each stage of the recipe is an equal share, a fan-out stage filled item by item."""
+    done = sum(1.0 if s["finished"] else (s["done"] / s["items"] if s["items"] else 0.0) for s in stages.values())
+    return min(100, int(100 * done / max(1, total)))
+
+
+class Worker:
+    def __init__(self, store: JobStore, jobs_dir: Path, slots: int = 1, poll_s: float = 0.2) -> None:
+        self.store, self.jobs_dir, self.slots, self.poll_s = store, jobs_dir, slots, poll_s
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"storyforge-worker-{i}", daemon=True) for i in range(self.slots)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop taking jobs; a running job stops at its next event and is re-queued."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            job = self.store.claim_next()
+            if job is None:
+                self._stop.wait(self.poll_s)
+                continue
+            self.run(job)
+
+    def run(self, job) -> None:
+        job_id = job["id"]
+        run_dir = self.jobs_dir / job_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        stages: dict[str, dict] = json.loads(job["stages"] or "{}")
+
+        def on_event(event: dict) -> None:
+            name = event["stage"]
+            stage = stages.setdefault(name, {"items": 0, "done": 0, "hits": 0, "misses": 0, "finished": False, "seconds": None})
+            if event["event"] == "stage_started":
+                stage.update(items=event["items"], done=0, hits=0, misses=0, finished=False)
+            elif event["event"] == "item_done":
+                stage["done"] += 1
+                stage["hits" if event["hit"] else "misses"] += 1
+            else:
+                stage.update(finished=True, hits=event["hits"], misses=event["misses"], seconds=event["seconds"])
+            self.store.update(job_id, stages=stages)
+            if self.store.cancel_requested(job_id):
+                raise JobCancelled()
+            if self._stop.is_set():
+                raise WorkerStopping()
+
+        handler = logging.FileHandler(run_dir / "job.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        try:
+            cfg = OmegaConf.create(json.loads(job["config"]))
+            run_pipeline(cfg, run_dir, Reporter(on_event=on_event, bars=False), profile_reason="chosen by the API request")
+            self.store.update(job_id, status=JobState.succeeded.value, stages=stages, error=None)
+        except BaseException as exc:
+            first = first_error(exc)
+            if isinstance(first, JobCancelled):
+                self.store.update(job_id, status=JobState.cancelled.value)
+            elif isinstance(first, WorkerStopping):
+                self.store.update(job_id, status=JobState.queued.value)
+            else:
+                message = str(first) if isinstance(first, (StoryforgeError, StageFailed)) else f"{type(first).__name__}: {first}"
+                log.error("job %s failed: %s", job_id, message)
+                self.store.update(job_id, status=JobState.failed.value, error=message[:2000])
+                if not isinstance(first, Exception):
+                    raise
+        finally:
+            log.removeHandler(handler)
+            handler.close()

@@ -1,0 +1,176 @@
+"""The HTTP service through its ASGI app: auth, submission (JSON and upload), limits, idempotency, progress,
+the video with Range requests, artifacts, cancellation, and a restart that resumes through the cache."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient
+
+from storyforge.api.dependencies import Settings
+from storyforge.api.main import create_app
+from storyforge.errors import StoryforgeError
+from tests.conftest import FIXTURES, SMALL
+
+KEY = {"X-API-Key": "k-test-1"}
+STORY = (FIXTURES / "two_scenes.txt").read_text()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(api_keys=["k-test-1", "k-test-2"], data_dir=tmp_path / "data", overrides=["profile=debug_cpu", *SMALL])
+
+
+def client_for(settings, start_worker=True) -> TestClient:
+    return TestClient(create_app(settings, start_worker=start_worker))
+
+
+def wait(client, job_id, until=("succeeded", "failed", "cancelled"), timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=KEY).json()
+        if job["status"] in until:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
+
+
+def test_a_story_becomes_a_video_with_progress_artifacts_and_range_requests(settings):
+    with client_for(settings) as client:
+        created = client.post("/v1/jobs", json={"story": STORY, "profile": "debug_cpu"}, headers=KEY)
+        assert created.status_code == 202 and created.headers["Location"] == f"/v1/jobs/{created.json()['id']}"
+        job = wait(client, created.json()["id"])
+        assert job["status"] == "succeeded" and job["progress"] == 100, job
+        assert job["stages"]["compose"]["finished"] and job["stages"]["narration"]["misses"] >= 1
+        video = client.get(job["video"], headers=KEY)
+        assert video.status_code == 200 and video.headers["content-type"] == "video/mp4" and len(video.content) > 1000
+        part = client.get(job["video"], headers={**KEY, "Range": "bytes=0-99"})
+        assert part.status_code == 206 and len(part.content) == 100 and part.headers["content-range"].startswith("bytes 0-99/")
+        for name in ("manifest.json", "subtitles.srt", "shots.json", "job.log", "shots/s01_01.png"):
+            assert client.get(f"/v1/jobs/{job['id']}/artifacts/{name}", headers=KEY).status_code == 200, name
+        for name in ("../../jobs.sqlite", "..%2F..%2Fjobs.sqlite", "story.txt", "shots/../../x"):
+            assert client.get(f"/v1/jobs/{job['id']}/artifacts/{name}", headers=KEY).status_code == 404, name
+        listed = client.get("/v1/jobs?per_page=1", headers=KEY).json()
+        assert listed["total"] == 1 and listed["jobs"][0]["id"] == job["id"]
+        assert client.get(f"/v1/jobs/{job['id']}", headers={"X-API-Key": "k-test-2"}).status_code == 404  # not theirs
+
+
+def test_keys_are_required_and_bearer_works(settings):
+    with client_for(settings, start_worker=False) as client:
+        assert client.get("/v1/jobs").status_code == 401
+        assert client.get("/v1/jobs", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert client.get("/v1/jobs", headers={"Authorization": "Bearer k-test-2"}).status_code == 200
+        assert client.get("/healthz").status_code == 200 and client.get("/docs").status_code == 200
+
+
+def test_the_server_will_not_run_open(tmp_path):
+    with pytest.raises(StoryforgeError, match="STORYFORGE_API_KEYS"):
+        create_app(Settings(data_dir=tmp_path))
+    with TestClient(create_app(Settings(data_dir=tmp_path, insecure_dev=True), start_worker=False)) as client:
+        assert client.get("/v1/jobs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"story": STORY, "options": {"voice": "sam"}},  # not an allowed value
+        {"story": STORY, "_target_": "os.system"},  # never a target
+        {"story": STORY, "options": {"render.width": 10}},  # never a raw override
+        {"story": STORY, "recipe": "nope"},
+        {"story": STORY, "profile": "turbo"},
+        {"story": ""},
+    ],
+)
+def test_unknown_or_disallowed_input_is_422(settings, body):
+    with client_for(settings, start_worker=False) as client:
+        assert client.post("/v1/jobs", json=body, headers=KEY).status_code == 422
+
+
+def test_an_oversized_story_is_413_before_the_body_is_read(settings):
+    settings.max_story_bytes = 1000
+    with client_for(settings, start_worker=False) as client:
+        big = {"story": "x" * 5000}
+        assert client.post("/v1/jobs", json=big, headers=KEY).status_code == 413
+        headers = {**KEY, "Content-Length": str(10**9), "Content-Type": "application/json"}
+        assert client.post("/v1/jobs", content=b"{}", headers=headers).status_code == 413
+
+
+def test_a_full_queue_and_a_busy_key_are_429_with_retry_after(settings):
+    settings.jobs_per_key = 1
+    with client_for(settings, start_worker=False) as client:
+        assert client.post("/v1/jobs", json={"story": STORY}, headers=KEY).status_code == 202
+        busy = client.post("/v1/jobs", json={"story": STORY + " Again."}, headers=KEY)
+        assert busy.status_code == 429 and int(busy.headers["Retry-After"]) > 0
+        settings.queue_limit = 1
+        full = client.post("/v1/jobs", json={"story": STORY + " More."}, headers={"X-API-Key": "k-test-2"})
+        assert full.status_code == 429 and "queue" in full.json()["detail"]
+
+
+def test_the_same_story_and_config_is_the_same_job(settings):
+    with client_for(settings, start_worker=False) as client:
+        first = client.post("/v1/jobs", json={"story": STORY}, headers=KEY)
+        again = client.post("/generate", json={"story": STORY}, headers=KEY)  # the alias
+        other = client.post("/v1/jobs", json={"story": STORY, "options": {"voice": "espeak"}}, headers=KEY)
+        assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+        assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
+        assert client.get(f"/status/{first.json()['id']}", headers=KEY).json()["status"] == "queued"
+
+
+def test_an_uploaded_file_is_a_story(settings):
+    with client_for(settings, start_worker=False) as client:
+        files = {"file": ("story.txt", STORY.encode(), "text/plain")}
+        created = client.post("/v1/jobs", files=files, data={"voice": "tone", "aspect": "vertical"}, headers=KEY)
+        assert created.status_code == 202, created.text
+        bad = client.post("/v1/jobs", files=files, data={"width": "9"}, headers=KEY)
+        assert bad.status_code == 422
+
+
+def test_cancelling_a_queued_and_a_running_job(settings):
+    with client_for(settings, start_worker=False) as client:
+        queued = client.post("/v1/jobs", json={"story": STORY}, headers=KEY).json()
+        assert client.delete(f"/v1/jobs/{queued['id']}", headers=KEY).json()["status"] == "cancelled"
+        running = client.post("/v1/jobs", json={"story": STORY + " Again."}, headers=KEY).json()
+        store, worker = client.app.state.store, client.app.state.worker
+        job = store.claim_next()
+        assert job["id"] == running["id"] and client.delete(f"/v1/jobs/{job['id']}", headers=KEY).status_code == 200
+        worker.run(job)  # stops at its first event
+        assert client.get(f"/v1/jobs/{job['id']}", headers=KEY).json()["status"] == "cancelled"
+
+
+def test_a_restart_resumes_a_job_with_finished_stages_as_hits(settings, monkeypatch):
+    from storyforge.stages.compose import Compose
+
+    original = Compose.run
+    with client_for(settings) as client:
+
+        @functools.wraps(original)
+        async def stop_the_server_here(self, *args, **kwargs):
+            client.app.state.worker._stop.set()  # as if the server were stopped during compose
+            return await original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Compose, "run", stop_the_server_here)
+        job_id = client.post("/v1/jobs", json={"story": STORY}, headers=KEY).json()["id"]
+        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while client.app.state.worker.alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get(f"/v1/jobs/{job_id}", headers=KEY).json()["status"] == "queued"  # put back
+    monkeypatch.setattr(Compose, "run", original)
+    with client_for(settings) as client:
+        job = wait(client, job_id)
+        assert job["status"] == "succeeded"
+        manifest = client.get(f"/v1/jobs/{job_id}/artifacts/manifest.json", headers=KEY).json()
+        assert all(manifest["stages"][s]["misses"] == 0 for s in ("story", "scenes", "plan", "visuals", "narration"))
+        assert manifest["stages"]["compose"]["hits"] == 1  # it had finished when the server stopped
+
+
+def test_jobs_left_running_by_a_killed_server_are_requeued(settings):
+    with client_for(settings, start_worker=False) as client:
+        job_id = client.post("/v1/jobs", json={"story": STORY}, headers=KEY).json()["id"]
+        client.app.state.store.claim_next()  # running, then the process dies
+    with client_for(settings) as client:
+        assert wait(client, job_id)["status"] == "succeeded"
