@@ -5,8 +5,9 @@
   storyforge-cache explain RUN STAGE  why each item of STAGE in run directory RUN was computed: what changed in its
                                       key since the item was last computed ("param steps 20→30", "input shots changed")
   storyforge-cache verify             re-hash every blob; list the corrupt ones (they are recomputed on the next run)
-  storyforge-cache gc [--keep RUN...] [--dry-run]
-                                      delete blobs that no index entry and no kept run's manifest refers to
+  storyforge-cache gc [--keep RUN...] [--dry-run] [--min-age-s S]
+                                      delete blobs that no index entry and no kept run's manifest refers to (blobs
+                                      younger than an hour are spared: a running job may be about to index them)
 
 The cache is STORYFORGE_CACHE_DIR (or --cache-dir), as for the CLI.
 """
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -137,15 +139,19 @@ def cmd_verify(cache: Cache, args: argparse.Namespace) -> None:
 
 
 def cmd_gc(cache: Cache, args: argparse.Namespace) -> None:
+    blobs = _blobs(cache)  # listed before the index is read: blobs written meanwhile are not in this list
     keep: set[str] = set()
     for record in _records(cache).values():
         keep |= _referenced(cache, record)
     for run in args.keep or []:
-        manifest = json.loads((Path(run) / "manifest.json").read_text(encoding="utf-8"))
+        manifest_path = Path(run) / "manifest.json"
+        if not manifest_path.is_file():
+            raise SystemExit(f"storyforge-cache: error: {run} has no manifest.json. Fix: pass run directories to --keep.")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         keep |= set(manifest.get("outputs", {}).values())
         keep |= {i["output"] for s in manifest["stages"].values() for i in s["items"]}
-    blobs = _blobs(cache)
-    drop = [sha for sha in blobs if sha not in keep]
+    young = time.time() - args.min_age_s  # a run may be about to index a blob it just wrote or re-used
+    drop = [sha for sha in blobs if sha not in keep and cache.blobs.path(sha).stat().st_mtime < young]
     for sha in drop if not args.dry_run else []:
         path = cache.blobs.path(sha)
         path.chmod(0o644)
@@ -169,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     gc = sub.add_parser("gc")
     gc.add_argument("--keep", nargs="*", help="run directories whose outputs must stay")
     gc.add_argument("--dry-run", action="store_true")
+    gc.add_argument("--min-age-s", type=float, default=3600, help="spare blobs younger than this (default 1 h)")
     args = parser.parse_args(argv)
     cache = _cache(args)
     try:

@@ -79,5 +79,7 @@ def test_cache_ls_du_verify_and_gc(run, cache_dir, capsys, tmp_path):
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"left over")
     cache_main(["--cache-dir", str(cache_dir), "gc", "--keep", str(result.run_dir)])
+    assert "deleted 0 of" in capsys.readouterr().out and stray.exists()  # young blobs are spared
+    cache_main(["--cache-dir", str(cache_dir), "gc", "--min-age-s", "0"])
     assert "deleted 1 of" in capsys.readouterr().out and not stray.exists()
     assert run(STORY).manifest.stages["compose"].hits == 1  # nothing in use was collected

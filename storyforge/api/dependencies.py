@@ -35,6 +35,7 @@ class Settings:
     jobs_per_key: int = 4  # STORYFORGE_JOBS_PER_KEY: queued or running jobs one key may have
     workers: int = 1  # STORYFORGE_JOB_WORKERS: jobs run at once (one per GPU)
     overrides: list[str] = field(default_factory=list)  # STORYFORGE_SERVER_OVERRIDES: config every job gets (operator's)
+    stale_s: float = 60.0  # STORYFORGE_STALE_S: a running job unheard of this long is re-queued (its server stopped)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             jobs_per_key=_int("STORYFORGE_JOBS_PER_KEY", 4),
             workers=_int("STORYFORGE_JOB_WORKERS", 1),
             overrides=os.environ.get("STORYFORGE_SERVER_OVERRIDES", "").split(),
+            stale_s=_int("STORYFORGE_STALE_S", 60),
         )
 
     @property

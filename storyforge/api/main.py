@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from omegaconf import OmegaConf
@@ -77,6 +79,15 @@ class _TooLarge(Exception):
     pass
 
 
+def resolved_config(overrides: list[str]) -> dict:
+    """The job's whole config, resolved (composed the way the CLI composes it)."""
+    from storyforge.config import compose
+
+    with _compose_lock:
+        cfg, _ = compose(overrides)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
 def create_app(settings: Settings | None = None, start_worker: bool = True) -> FastAPI:
     settings = settings or Settings.from_env()
     if not settings.api_keys and not settings.insecure_dev:
@@ -88,10 +99,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         store = JobStore(settings.data_dir / "jobs.sqlite")
-        if requeued := store.requeue_running():
-            log.info("re-queued %d job(s) left running by a stopped server", requeued)
         app.state.store = store
-        app.state.worker = Worker(store, settings.jobs_dir, settings.workers)
+        app.state.worker = Worker(store, settings.jobs_dir, settings.workers, stale_s=settings.stale_s)
         if start_worker:
             app.state.worker.start()
         yield
@@ -102,6 +111,12 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
                   description="Turn a story into a narrated, scored, subtitled video.")  # fmt: skip
     app.state.settings = settings
     app.add_middleware(BodyLimit, settings=settings)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with where and why, without echoing the input (it may be huge, or not even encodable)."""
+        errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     @app.exception_handler(StoryforgeError)
     async def bad_input(request: Request, exc: StoryforgeError) -> JSONResponse:
@@ -172,18 +187,16 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         job = await read_request(request, settings)
         if len(job.story.encode()) > settings.max_story_bytes:
             raise HTTPException(413, f"the story is over {settings.max_story_bytes} bytes.")
-        from storyforge.config import compose, recipe_names
+        from storyforge.config import recipe_names
 
         if job.recipe not in recipe_names():
             raise RequestValidationError([{"loc": ("body", "recipe"), "msg": f"unknown recipe; one of {recipe_names()}",
                                            "type": "value_error"}])  # fmt: skip
         overrides = [f"recipe={job.recipe}", f"profile={job.profile}", *job.options.overrides(), *settings.overrides,
-                     f"cache.dir={settings.data_dir}"]  # fmt: skip
-        with _compose_lock:
-            cfg, _ = compose(overrides)
-        config = OmegaConf.to_container(cfg, resolve=True)
+                     f"cache.dir='{settings.data_dir}'"]  # fmt: skip
+        config = await run_in_threadpool(resolved_config, overrides)  # Hydra is slow-ish: off the event loop
         key = digest({"story": job.story, "config": {k: v for k, v in config.items() if k not in ("story", "cache", "output")}})
-        if existing := store.find_active_or_done(key):
+        if existing := store.find_active_or_done(key, owner):
             response.status_code = 200
             response.headers["Location"] = f"/v1/jobs/{existing['id']}"
             return status_of(existing)
@@ -193,13 +206,13 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
             raise HTTPException(429, f"this key already has {settings.jobs_per_key} jobs queued or running.",
                                 headers={"Retry-After": "30"})  # fmt: skip
         title = job.title or next((line.strip() for line in job.story.splitlines() if line.strip()), "story")[:120]
-        request_data = job.model_dump(mode="json", exclude={"story"})
-        job_id = store.create(key, owner, title, job.recipe, str(config.get("profile_name")), request_data, {},
-                              len(config.get("stages") or {}) or 1)  # fmt: skip
+        job_id = store.new_id()
         story_path = settings.jobs_dir / job_id / "story.txt"
         story_path.parent.mkdir(parents=True, exist_ok=True)
         story_path.write_text(job.story, encoding="utf-8")
-        store.update(job_id, config=json.dumps({**config, "story": str(story_path)}))
+        store.create(job_id, key, owner, title, job.recipe, str(config.get("profile_name")),
+                     job.model_dump(mode="json", exclude={"story"}), {**config, "story": str(story_path)},
+                     len(config.get("stages") or {}) or 1)  # fmt: skip
         response.headers["Location"] = f"/v1/jobs/{job_id}"
         return status_of(store.get(job_id))
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from storyforge.models import Transition
 
@@ -48,6 +48,16 @@ class JobRequest(BaseModel):
     recipe: str = Field("short_story", pattern=r"^[a-z0-9_]+$", description="A recipe in recipes/")
     profile: Literal["debug_cpu", "prod_gpu", "auto"] = Field("auto", description="Execution profile")
     options: JobOptions = Field(default_factory=JobOptions)
+
+    @field_validator("story", "title")
+    @classmethod
+    def encodable(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError("the text has characters that are not valid Unicode (lone surrogates)") from exc
+        return value
 
 
 class JobState(StrEnum):

@@ -8,7 +8,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,23 +56,32 @@ class JobStore:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def requeue_running(self) -> int:
-        """At start: jobs a stopped server left running go back to the queue (they resume through the cache)."""
+    def requeue_stale(self, stale_s: float) -> int:
+        """Running jobs whose worker has not been heard of for `stale_s` (a stopped or killed server) go back to the
+        queue; they resume through the cache. Live workers beat every few seconds, so siblings' jobs stay theirs."""
+        cutoff = (datetime.now(UTC) - timedelta(seconds=stale_s)).isoformat(timespec="milliseconds")
         with self._lock:
-            cur = self._db.execute("UPDATE jobs SET status='queued', updated_at=? WHERE status='running'", (now(),))
+            cur = self._db.execute(
+                "UPDATE jobs SET status='queued', updated_at=? WHERE status='running' AND updated_at <= ?", (now(), cutoff)
+            )
             return cur.rowcount
 
-    def find_active_or_done(self, digest: str) -> sqlite3.Row | None:
-        """The job for this story and config that is queued, running or succeeded (idempotent submission)."""
+    def find_active_or_done(self, digest: str, owner: str) -> sqlite3.Row | None:
+        """This owner's job for this story and config that is queued, running or succeeded (idempotent submission)."""
         rows = self._query(
-            "SELECT * FROM jobs WHERE digest=? AND status IN ('queued','running','succeeded') ORDER BY created_at DESC LIMIT 1",
-            (digest,),
+            "SELECT * FROM jobs WHERE digest=? AND owner=? AND status IN ('queued','running','succeeded')"
+            " ORDER BY created_at DESC LIMIT 1",
+            (digest, owner),
         )
         return rows[0] if rows else None
 
-    def create(self, digest: str, owner: str, title: str, recipe: str, profile: str, request: dict, config: dict,
-               stage_total: int) -> str:  # fmt: skip
-        job_id = uuid.uuid4().hex[:16]
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex[:16]
+
+    def create(self, job_id: str, digest: str, owner: str, title: str, recipe: str, profile: str, request: dict,
+               config: dict, stage_total: int) -> str:  # fmt: skip
+        """Insert a queued job, complete (its story file is written first): a worker may claim it at once."""
         stamp = now()
         with self._lock:
             self._db.execute(
@@ -126,14 +135,13 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> str:
         """Cancel: a queued job at once, a running one at its next finished item. Returns the new status."""
-        with self._lock:
-            row = self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
-            if row["status"] == JobState.queued.value:
-                self._db.execute("UPDATE jobs SET status='cancelled', updated_at=? WHERE id=?", (now(), job_id))
+        with self._lock:  # each UPDATE checks the status it expects: safe against a claim in between
+            stamp = now()
+            if self._db.execute("UPDATE jobs SET status='cancelled', updated_at=? WHERE id=? AND status='queued'",
+                                (stamp, job_id)).rowcount:  # fmt: skip
                 return JobState.cancelled.value
-            if row["status"] == JobState.running.value:
-                self._db.execute("UPDATE jobs SET cancel=1, updated_at=? WHERE id=?", (now(), job_id))
-            return row["status"]
+            self._db.execute("UPDATE jobs SET cancel=1, updated_at=? WHERE id=? AND status='running'", (stamp, job_id))
+            return self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()["status"]
 
     def cancel_requested(self, job_id: str) -> bool:
         return bool(self._query("SELECT cancel FROM jobs WHERE id=?", (job_id,))[0][0])

@@ -7,6 +7,7 @@ or stage); what finished before stays cached. A job whose worker stops goes back
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -21,6 +22,7 @@ from storyforge.engine.progress import Reporter
 from storyforge.errors import StageFailed, StoryforgeError
 
 log = logging.getLogger("storyforge")
+CURRENT_JOB: contextvars.ContextVar[str] = contextvars.ContextVar("storyforge_job", default="")
 
 
 class JobCancelled(Exception):
@@ -44,8 +46,8 @@ def progress_of(stages: dict, total: int) -> int:
 
 
 class Worker:
-    def __init__(self, store: JobStore, jobs_dir: Path, slots: int = 1, poll_s: float = 0.2) -> None:
-        self.store, self.jobs_dir, self.slots, self.poll_s = store, jobs_dir, slots, poll_s
+    def __init__(self, store: JobStore, jobs_dir: Path, slots: int = 1, poll_s: float = 0.2, stale_s: float = 60.0) -> None:
+        self.store, self.jobs_dir, self.slots, self.poll_s, self.stale_s = store, jobs_dir, slots, poll_s, stale_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -69,11 +71,20 @@ class Worker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            job = self.store.claim_next()
-            if job is None:
-                self._stop.wait(self.poll_s)
-                continue
-            self.run(job)
+            job = None
+            try:
+                if requeued := self.store.requeue_stale(self.stale_s):
+                    log.info("re-queued %d job(s) whose worker stopped", requeued)
+                job = self.store.claim_next()
+                if job is None:
+                    self._stop.wait(self.poll_s)
+                    continue
+                self.run(job)
+            except Exception as exc:
+                log.exception("worker error%s", f" on job {job['id']}" if job else "")
+                if job is not None:
+                    self.store.update(job["id"], status=JobState.failed.value, error=f"{type(exc).__name__}: {exc}"[:2000])
+                self._stop.wait(1.0)
 
     def run(self, job) -> None:
         job_id = job["id"]
@@ -99,7 +110,16 @@ class Worker:
 
         handler = logging.FileHandler(run_dir / "job.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(message)s", "%H:%M:%S"))
+        handler.addFilter(lambda record: CURRENT_JOB.get() == job_id)  # only this job's lines, with several workers
+        token = CURRENT_JOB.set(job_id)  # anyio copies the context into the engine's tasks and threads
         log.addHandler(handler)
+        beating = threading.Event()
+
+        def heartbeat() -> None:  # tells other server processes this job is alive (see JobStore.requeue_stale)
+            while not beating.wait(min(5.0, self.stale_s / 4 or 5.0)):
+                self.store.update(job_id)
+
+        threading.Thread(target=heartbeat, daemon=True, name=f"heartbeat-{job_id}").start()
         try:
             cfg = OmegaConf.create(json.loads(job["config"]))
             run_pipeline(cfg, run_dir, Reporter(on_event=on_event, bars=False), profile_reason="chosen by the API request")
@@ -117,5 +137,7 @@ class Worker:
                 if not isinstance(first, Exception):
                     raise
         finally:
+            beating.set()
             log.removeHandler(handler)
             handler.close()
+            CURRENT_JOB.reset(token)

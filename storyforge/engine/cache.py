@@ -63,13 +63,23 @@ class BlobStore:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             self._commit(Path(tmp), sha)
+        else:
+            self._touch(sha)
         return sha
+
+    def _touch(self, sha: str) -> None:
+        """Mark a re-used blob as fresh, so `storyforge-cache gc` spares it until its index entry is written."""
+        try:
+            os.utime(self.path(sha))
+        except OSError:
+            pass
 
     def put_file(self, src: Path) -> str:
         """Move a finished file into the store (copy when it lives on another filesystem)."""
         sha = file_sha256(src)
         if self.verify(sha):
             src.unlink(missing_ok=True)
+            self._touch(sha)
             return sha
         fd, tmp = tempfile.mkstemp(dir=self.tmp)
         os.close(fd)

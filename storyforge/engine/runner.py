@@ -52,8 +52,8 @@ async def _in_flight(cache: Cache, key: str) -> AsyncIterator[None]:
     duplicate work harmless, not impossible.)"""
     with _FLIGHTS_LOCK:
         lock = _FLIGHTS.setdefault((str(cache.root), key), threading.Lock())
-    if not lock.acquire(blocking=False):
-        await anyio.to_thread.run_sync(lock.acquire)
+    while not lock.acquire(blocking=False):  # polled, so a cancelled run stops waiting at once
+        await anyio.sleep(0.05)
     try:
         yield
     finally:

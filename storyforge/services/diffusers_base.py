@@ -132,18 +132,19 @@ class DiffusersBackend(Service):
         try:
             return run(size)
         except torch.cuda.OutOfMemoryError:
-            free_memory()
-            smaller = (snap(size[0] * 3 // 4, multiple), snap(size[1] * 3 // 4, multiple))
-            log.warning("%s: out of GPU memory at %dx%d; retrying at %dx%d.", what, *size, *smaller)
-            try:
-                return run(smaller)
-            except torch.cuda.OutOfMemoryError as exc:
-                free_memory()
-                raise StoryforgeError(
-                    f"{what}: out of GPU memory at {size[0]}x{size[1]} and again at {smaller[0]}x{smaller[1]}.",
-                    "lower video.width/video.height (or video.num_frames), or set video.cpu_offload=true and "
-                    "video.vae_tiling=true.",
-                ) from exc
+            pass  # retried below, outside the handler: its traceback would keep the failed call's tensors alive
+        free_memory()
+        smaller = (snap(size[0] * 3 // 4, multiple), snap(size[1] * 3 // 4, multiple))
+        log.warning("%s: out of GPU memory at %dx%d; retrying at %dx%d.", what, *size, *smaller)
+        try:
+            return run(smaller)
+        except torch.cuda.OutOfMemoryError:
+            pass
+        free_memory()
+        raise StoryforgeError(
+            f"{what}: out of GPU memory at {size[0]}x{size[1]} and again at {smaller[0]}x{smaller[1]}.",
+            "lower video.width/video.height (or video.num_frames), or set video.cpu_offload=true and video.vae_tiling=true.",
+        )
 
     def close(self) -> None:
         self._pipes.clear()

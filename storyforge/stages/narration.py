@@ -37,6 +37,11 @@ class Narrate(Stage):
                 for i, (quoted, span) in enumerate(spans)
             ] or lines
 
+        lines = [line for line in lines if tx.words(line[1])]  # nothing to say in "—" between two quotes
+        if not lines:  # a shot without narration: a moment of silence, not a backend error
+            path = write_wav(ctx.path(f"{shot.id}.wav"), np.zeros(int(0.3 * 24000), dtype=np.float32), 24000)
+            audio = Artifact(name=f"narration/{shot.id}.wav", media_type=media_type(path), path=path)
+            return NarrationClip(shot_id=shot.id, text=shot.narration, audio=audio, duration_s=0.3, backend="silence")
         names = [c.name for c in story.characters]
         slots = [names.index(s) if s in names else len(names) for _, _, s in lines]  # a voice per cast member
 

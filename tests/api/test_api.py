@@ -168,9 +168,25 @@ def test_a_restart_resumes_a_job_with_finished_stages_as_hits(settings, monkeypa
         assert manifest["stages"]["compose"]["hits"] == 1  # it had finished when the server stopped
 
 
-def test_jobs_left_running_by_a_killed_server_are_requeued(settings):
+def test_jobs_left_running_by_a_killed_server_are_requeued_once_stale(settings):
     with client_for(settings, start_worker=False) as client:
         job_id = client.post("/v1/jobs", json={"story": STORY}, headers=KEY).json()["id"]
-        client.app.state.store.claim_next()  # running, then the process dies
+        client.app.state.store.claim_next()  # running, then the process dies: no more heartbeats
+    settings.stale_s = 1.0
     with client_for(settings) as client:
+        assert client.app.state.store.requeue_stale(3600) == 0  # a fresh claim is not taken from its worker
         assert wait(client, job_id)["status"] == "succeeded"
+
+
+def test_another_keys_identical_story_is_its_own_job(settings):
+    with client_for(settings, start_worker=False) as client:
+        mine = client.post("/v1/jobs", json={"story": STORY}, headers=KEY).json()
+        theirs = client.post("/v1/jobs", json={"story": STORY}, headers={"X-API-Key": "k-test-2"})
+        assert theirs.status_code == 202 and theirs.json()["id"] != mine["id"]
+
+
+def test_text_that_is_not_valid_unicode_is_422_not_500(settings):
+    with client_for(settings, start_worker=False) as client:
+        body = b'{"story": "\\ud800 broken"}'
+        answer = client.post("/v1/jobs", content=body, headers={**KEY, "Content-Type": "application/json"})
+        assert answer.status_code == 422

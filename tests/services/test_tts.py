@@ -135,3 +135,9 @@ def test_prod_gpu_selects_xtts_v2_and_musicgen():
     assert cfg.audio.tts._target_.endswith("CoquiTTS") and "xtts_v2" in cfg.audio.tts.model
     assert cfg.audio.music._target_.endswith("MusicGen") and cfg.audio.music.model == "facebook/musicgen-small"
     assert cfg.audio.tts.device == "cuda" and cfg.audio.music.dtype == "float16"
+
+
+def test_narration_with_nothing_to_say_is_silence_not_an_error(run):
+    result = run(f"story={FIXTURES / 'two_scenes.txt'}", "+stages.shots.edits.s01_01.narration='—'")
+    clip = next(c for c in result.outputs["narration"].value if c.shot_id == "s01_01")
+    assert clip.backend == "silence" and clip.duration_s == 0.3 and result.video is not None
