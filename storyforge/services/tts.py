@@ -10,6 +10,7 @@ fingerprint changes with it, so placeholder clips are never served from the cach
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +23,7 @@ from storyforge.models import VoiceType
 log = logging.getLogger("storyforge")
 
 
-class TTSBackend(Service):
+class TTSBackend(Service, ABC):
     class Params(Service.Params):
         voice: str | None = None  # narrator voice; None: the backend's default for the story's language
         dialogue_voices: list[str] = []  # voices for quoted speech, one per speaker; empty: the narrator reads it
@@ -70,8 +71,9 @@ class TTSBackend(Service):
         name = self.voice_for(language, voice, slot)
         return await anyio.to_thread.run_sync(self._speak, text, language, name, out, limiter=self.limiter)
 
+    @abstractmethod
     def _speak(self, text: str, language: str, voice: str, out: Path) -> Path:
-        raise NotImplementedError
+        """Speak `text` in `voice` into a WAV at `out` (runs in a worker thread); return its path."""
 
     def _fallback(self) -> Service | None:
         """The placeholder voice standing in for this backend, or None when it runs (or must not be replaced)."""
