@@ -28,3 +28,10 @@ class StageFailed(Exception):
         where = f"stage '{stage}'" + (f" item '{item}'" if item else "")
         detail = cause.problem if isinstance(cause, StoryforgeError) else f"{type(cause).__name__}: {cause}"
         super().__init__(f"{where} failed: {detail}")
+
+
+def first_error(exc: BaseException) -> BaseException:
+    """anyio raises exception groups; the user wants the error that started it."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc

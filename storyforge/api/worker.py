@@ -19,7 +19,7 @@ from storyforge.api.schemas import JobState
 from storyforge.api.store import JobStore
 from storyforge.engine.pipeline import run_pipeline
 from storyforge.engine.progress import Reporter
-from storyforge.errors import StageFailed, StoryforgeError
+from storyforge.errors import StageFailed, StoryforgeError, first_error
 
 log = logging.getLogger("storyforge")
 CURRENT_JOB: contextvars.ContextVar[str] = contextvars.ContextVar("storyforge_job", default="")
@@ -31,12 +31,6 @@ class JobCancelled(Exception):
 
 class WorkerStopping(Exception):
     """The server is stopping; the job goes back to the queue."""
-
-
-def first_error(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
 
 
 def progress_of(stages: dict, total: int) -> int:

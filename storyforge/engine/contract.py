@@ -20,7 +20,7 @@ from jinja2.exceptions import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field
 
-from storyforge.errors import ConfigError
+from storyforge.errors import ConfigError, first_error
 from storyforge.models import ModelProvider
 
 
@@ -37,10 +37,7 @@ async def gather(fn: Callable[[Any], Awaitable[Any]], items: Sequence[Any]) -> l
             for i, item in enumerate(items):
                 tg.start_soon(one, i, item)
     except BaseExceptionGroup as group:
-        first: BaseException = group
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
+        raise first_error(group) from None
     return results
 
 

@@ -25,7 +25,7 @@ from storyforge.engine.contract import PromptSet
 from storyforge.engine.graph import SERVICE_KEYS, build_graph
 from storyforge.engine.progress import Reporter
 from storyforge.engine.runner import Output, Runner
-from storyforge.errors import ConfigError, StageFailed, StoryforgeError
+from storyforge.errors import ConfigError, StageFailed, StoryforgeError, first_error
 from storyforge.models import RunManifest
 from storyforge.quality import quality_figures
 from storyforge.resources import resource_dir, source_root
@@ -116,13 +116,6 @@ def _resolved(cfg: DictConfig) -> dict:
         ) from exc
 
 
-def _first_error(exc: BaseException) -> BaseException:
-    """anyio raises exception groups; the user wants the error that started it."""
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
 def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = None, profile_reason: str = "") -> RunResult:
     """Run the recipe in `cfg`, writing readable outputs and manifest.json into `run_dir`."""
     started, t0 = datetime.now(UTC), time.perf_counter()
@@ -145,7 +138,7 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
         outputs = anyio.run(runner.run, story)
         quality = quality_figures([o.value for o in outputs.values()], run_dir, resolved)
     except BaseException as exc:
-        first = _first_error(exc)
+        first = first_error(exc)
         status, error = "failed", str(first)
         (run_dir / "error.log").write_text("".join(traceback.format_exception(first)), encoding="utf-8")
         if isinstance(first, (StageFailed, StoryforgeError, KeyboardInterrupt)):

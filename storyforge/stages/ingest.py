@@ -49,7 +49,7 @@ class Ingest(Stage):
             bible = await self._bible(ctx, title, body, language)
         elif mode == "never":
             ctx.log.warning(
-                "%s: %d tokens is over llm.context_budget=%d and ingest.summarize=never: the cast and summary come "
+                "%s: %d tokens is over llm.context_budget=%d and stages.story.summarize=never: the cast and summary come "
                 "from the first %d tokens only.", title, story.tokens, budget, chunks[0].tokens
             )  # fmt: skip
             bible = await self._bible(ctx, title, chunks[0].text, language)
