@@ -33,7 +33,7 @@ COPY storyforge ./storyforge
 COPY conf ./conf
 COPY recipes ./recipes
 COPY assets ./assets
-RUN pip install ".[gpu,coqui,piper,api]" \
+RUN pip install ".[gpu,coqui,piper,api,ray]" \
     && useradd --create-home --uid 1000 storyforge \
     && mkdir -p /cache /work /models \
     && chown storyforge /cache /work /models

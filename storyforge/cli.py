@@ -8,6 +8,7 @@ stage that fails exits with 1 and leaves every finished item in the cache, so th
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from omegaconf import DictConfig
 from storyforge.errors import StageFailed, StoryforgeError
 
 log = logging.getLogger("storyforge")
-_profile_reason = ""
+_REASON_VAR = "STORYFORGE_PROFILE_REASON"
 
 
 def _fail(message: str, code: int) -> None:
@@ -27,21 +28,29 @@ def _fail(message: str, code: int) -> None:
 
 def _task(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from storyforge.engine.pipeline import run_pipeline
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    log.info("profile: %s (%s)", cfg.get("profile_name"), _profile_reason)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    reason = os.environ.get(_REASON_VAR, "")  # set by main(); a launcher's job process inherits it
+    log.info("profile: %s (%s)", cfg.get("profile_name"), reason)
     try:
-        result = run_pipeline(cfg, run_dir, profile_reason=_profile_reason)
-    except StoryforgeError as exc:
-        _fail(str(exc), exc.exit_code)
-    except StageFailed as exc:
-        _fail(
-            f"{exc}. Finished items are cached: fix the cause and run the same command to resume "
-            f"(details in {run_dir / 'error.log'}).",
-            exc.exit_code,
-        )
+        result = run_pipeline(cfg, run_dir, profile_reason=reason)
+    except (StoryforgeError, StageFailed) as exc:
+        message = str(exc)
+        if isinstance(exc, StageFailed):
+            message += (
+                ". Finished items are cached: fix the cause and run the same command to resume "
+                f"(details in {run_dir / 'error.log'})"
+            )
+        if hydra_cfg.mode == RunMode.MULTIRUN:  # one failed job must not stop the sweep: the report counts it
+            log.error("storyforge: error: %s", message)
+            if not (run_dir / "error.log").exists():
+                (run_dir / "error.log").write_text(message + "\n", encoding="utf-8")
+            return
+        _fail(message, exc.exit_code)
     stages = result.manifest.stages.values()
     hits, total = sum(s.misses == 0 for s in stages), len(stages)
     items = sum(s.hits + s.misses for s in stages)
@@ -57,7 +66,6 @@ def _task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    global _profile_reason
     load_dotenv(Path.cwd() / ".env", override=False)
     import hydra
 
@@ -66,13 +74,18 @@ def main() -> None:
     from storyforge.resources import resource_dir
 
     try:
-        argv, _profile_reason = resolve_profile(expand_overrides(sys.argv[1:]))
+        argv, os.environ[_REASON_VAR] = resolve_profile(expand_overrides(sys.argv[1:]))
         register()
         conf = resource_dir("conf")
     except StoryforgeError as exc:
         _fail(str(exc), exc.exit_code)
     sys.argv = [sys.argv[0], *argv]
     hydra.main(config_path=str(conf), config_name="config", version_base="1.3")(_task)()
+    from storyforge import sweep
+
+    if sweep.failed_jobs:
+        failed, total, report = sweep.failed_jobs
+        _fail(f"{failed} of {total} sweep jobs failed (see {report}).", 1)
 
 
 if __name__ == "__main__":

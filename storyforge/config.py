@@ -22,7 +22,7 @@ def register() -> None:
 
 # Keys under these are validated by the stage's or service's own Params (unknown keys are errors that name
 # the class), so a parameter that the YAML does not list can be set without Hydra's `++`.
-VALIDATED = ("llm.", "video.", "audio.tts.", "audio.music.", "compositor.", "stages.")
+VALIDATED = ("llm.", "video.", "audio.tts.", "audio.music.", "compositor.", "stages.", "executor.")
 
 
 def expand_overrides(overrides: list[str]) -> list[str]:

@@ -313,6 +313,9 @@ class ItemRecord(_Model):
     output: str = Field(description="sha256 of the output's canonical JSON")
     artifacts: dict[str, str] = Field(default_factory=dict, description="Artifact name -> sha256")
     notes: dict = Field(default_factory=dict, description="What the stage reports about this output (Stage.report)")
+    worker: str | None = Field(
+        None, description="Where it was computed: 'local', or '<host>:<pid>' of a Ray actor; None for a cache hit"
+    )
 
 
 class StageRecord(_Model):
@@ -347,5 +350,7 @@ class RunManifest(_Model):
     llm_calls: list[dict] = Field(
         default_factory=list, description="Per LLM call made in this run: task, attempt, format, tokens, seconds"
     )
-    status: str = Field("succeeded", description="'succeeded' or 'failed'")
+    status: str = Field(
+        "succeeded", description="'succeeded', 'failed', or what the stopping exception says ('cancelled', 'interrupted')"
+    )
     error: str | None = Field(None, description="The error that ended a failed run")

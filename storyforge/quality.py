@@ -1,17 +1,29 @@
 """Quality figures every run's manifest carries, so experiments can be compared on more than speed:
 loudness of the final mix, ducking depth, how far subtitles sit from the narration, how much of the story is
-narrated, and whether every character named in a shot's narration is in its picture prompt."""
+narrated, and whether every character named in a shot's narration is in its picture prompt.
+
+The ducking depth is measured, not read from the config: a compositor that mixes music keeps `ducking.wav`
+(`DUCKING_WAV`) among the video's extras, a stereo WAV whose left channel is the music as it went into the
+mix (after every gain, fade and ducking) and whose right channel is the same music had it not been ducked.
+The depth is how much lower the left sits than the right while narration plays."""
 
 from __future__ import annotations
 
 import logging
+import math
+import wave
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from storyforge import rules
+from storyforge.media import read_wav
 from storyforge.models import ShotList, Story, Video
 
 log = logging.getLogger("storyforge")
+
+DUCKING_WAV = "ducking.wav"  # the music stem a compositor keeps beside the video: as mixed | not ducked
 
 
 def _first(values: list[Any], kind: type) -> Any:
@@ -19,7 +31,8 @@ def _first(values: list[Any], kind: type) -> Any:
 
 
 def quality_figures(outputs: list[Any], run_dir: Path, config: dict) -> dict[str, float | None]:
-    """The figures the outputs allow (a recipe without a video has no loudness)."""
+    """The figures the outputs allow (a recipe without a video has no loudness; one without music, no ducking
+    depth). Every figure is measured from the outputs; `config` is the run's resolved configuration."""
     story, shots, video = _first(outputs, Story), _first(outputs, ShotList), _first(outputs, Video)
     figures: dict[str, float | None] = {}
     if story is not None and shots is not None:
@@ -32,7 +45,8 @@ def quality_figures(outputs: list[Any], run_dir: Path, config: dict) -> dict[str
         figures["shots"] = len(video.timeline.entries)
         figures["video_s"] = video.duration_s
         figures["subtitle_offset_s"] = subtitle_offset(video)
-        figures["duck_depth_db"] = duck_depth(config.get("compositor") or {})
+        stem = next((a for a in video.extras if a.name == DUCKING_WAV), None)
+        figures["duck_depth_db"] = duck_depth(video, run_dir / stem.name) if stem is not None else None
         mp4 = run_dir / video.mp4.name
         if mp4.is_file():
             from storyforge.services.ffmpeg import FFmpegError, integrated_loudness
@@ -57,13 +71,27 @@ def subtitle_offset(video: Video) -> float:
     return round(worst, 3)
 
 
-def duck_depth(compositor: dict) -> float | None:
-    """The ducking depth the compositor used: its config value, else its Params default."""
-    if "duck_depth_db" in compositor:
-        return compositor["duck_depth_db"]
+def duck_depth(video: Video, stem: Path, attack_s: float = 0.1, release_s: float = 0.5) -> float | None:
+    """How many dB the music sits lower while narration plays than it would without ducking, measured from the
+    compositor's music stem (`DUCKING_WAV`): the RMS of the music as mixed against the RMS of the same music
+    not ducked, over every shot's narration span less its first `attack_s` (the music is still dipping) and its
+    last `release_s` seconds (a narration clip's trailing silence lets the music come back). None when the
+    stem is missing or unreadable, or no span is long enough."""
     try:
-        from hydra.utils import get_class
-
-        return getattr(get_class(compositor["_target_"]).Params(), "duck_depth_db", None)
-    except Exception:
+        samples, rate = read_wav(stem)
+    except (OSError, EOFError, ValueError, wave.Error) as exc:
+        log.warning("could not read the music stem %s: %s", stem.name, exc)
         return None
+    if samples.ndim != 2 or samples.shape[1] != 2:
+        return None
+    spans = [
+        (round((e.narration_start_s + attack_s) * rate), round((e.narration_start_s + e.narration_duration_s - release_s) * rate))
+        for e in video.timeline.entries
+    ]
+    picked = [samples[a:b] for a, b in spans if b > a]
+    if not picked:
+        return None
+    power = np.square(np.concatenate(picked), dtype=np.float64).mean(axis=0)  # mean square: as mixed, not ducked
+    if power[1] <= 0:
+        return None  # no music under the narration to duck
+    return round(10 * math.log10(power[1] / max(power[0], 1e-12)), 1)

@@ -16,18 +16,26 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 log = logging.getLogger("storyforge")
+failed_jobs: tuple[int, int, Path] | None = None  # (failed, jobs, report) of this process's last multirun
 
 
 def job_row(job_dir: Path) -> dict[str, Any]:
-    """One job's figures, from its manifest and Hydra's record of its overrides."""
-    manifest = json.loads((job_dir / "manifest.json").read_text(encoding="utf-8"))
+    """One job's figures, from its manifest and Hydra's record of its overrides. A job that failed before its
+    run started (a bad story path, a config error) has no manifest: its row says so, with its error."""
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+    manifest_file, error_file = job_dir / "manifest.json", job_dir / "error.log"
+    if not manifest_file.is_file():
+        error = error_file.read_text(encoding="utf-8").strip().splitlines()[-1:] if error_file.is_file() else []
+        return {"job": job_dir.name, "overrides": " ".join(overrides or []), "status": "failed",
+                "error": error[0] if error else "no manifest (the job did not finish)"}  # fmt: skip
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     calls = manifest.get("llm_calls", [])
     row: dict[str, Any] = {
         "job": job_dir.name,
         "overrides": " ".join(overrides or []),
         "status": manifest["status"],
+        "error": manifest.get("error") or "",
         "seconds": manifest["seconds"],
         "prompt_tokens": sum(c.get("prompt_tokens", 0) for c in calls),
         "completion_tokens": sum(c.get("completion_tokens", 0) for c in calls),
@@ -39,7 +47,10 @@ def job_row(job_dir: Path) -> dict[str, Any]:
 
 
 def write_report(sweep_dir: Path) -> list[dict[str, Any]]:
-    jobs = sorted((p.parent for p in sweep_dir.glob("*/manifest.json")), key=lambda p: (len(p.name), p.name))
+    found = {p.parent for p in sweep_dir.glob("*/manifest.json")} | {
+        p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")
+    }
+    jobs = sorted(found, key=lambda p: (len(p.name), p.name))
     rows = [job_row(job) for job in jobs]
     if not rows:
         return rows
@@ -50,7 +61,7 @@ def write_report(sweep_dir: Path) -> list[dict[str, Any]]:
         writer.writerows(rows)
     short = [c for c in columns if not c.endswith(("_hits", "_misses"))]
     lines = ["| " + " | ".join(short) + " |", "|" + "---|" * len(short)]
-    lines += ["| " + " | ".join(str(row.get(c, "")) for c in short) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(row.get(c, "")).replace("|", "\\|") for c in short) + " |" for row in rows]
     (sweep_dir / "sweep.md").write_text("# Sweep\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
     (sweep_dir / "sweep.html").write_text(_html(sweep_dir, jobs, rows, columns), encoding="utf-8")
     return rows
@@ -76,6 +87,9 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        global failed_jobs
         rows = write_report(sweep_dir)
         if rows:
             log.info("sweep report: %s (%d jobs)", sweep_dir / "sweep.html", len(rows))
+        failed = sum(r["status"] != "succeeded" for r in rows)
+        failed_jobs = (failed, len(rows), sweep_dir / "sweep.md") if failed else None

@@ -17,6 +17,7 @@ def test_requirements_files_match_pyproject():
     [
         ("engine_overhead.py", ["--items", "20", "--repeat", "1"], "warm (cache hit) per item"),
         ("llm_parallel.py", ["--scenes", "4", "--latency", "0.1"], "speed-up"),
+        ("executor.py", ["--story", "tests/fixtures/one_scene.txt"], "whole run"),
     ],
 )
 def test_benchmarks_run(script, args, expect):

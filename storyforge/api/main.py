@@ -36,7 +36,7 @@ from storyforge.errors import StoryforgeError
 log = logging.getLogger("storyforge")
 _compose_lock = threading.Lock()  # Hydra's compose API keeps global state
 ARTIFACTS = ("manifest.json", "story.json", "scenes.json", "shots.json", "video.json", "subtitles.srt", "subtitles.vtt",
-             "music.wav", "music_score.wav", "job.log", "error.log")  # fmt: skip
+             "music.wav", "music_score.wav", "ducking.wav", "job.log", "error.log")  # fmt: skip
 MEDIA = re.compile(r"^(shots/s\d{2}_\d{2}\.(png|mp4)|narration/s\d{2}_\d{2}\.wav)$")
 JOB_ROUTES = ("/v1/jobs", "/generate")
 

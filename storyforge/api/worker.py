@@ -28,9 +28,13 @@ CURRENT_JOB: contextvars.ContextVar[str] = contextvars.ContextVar("storyforge_jo
 class JobCancelled(Exception):
     """The client cancelled the job."""
 
+    run_status = "cancelled"  # what the run's manifest says (storyforge/engine/pipeline.py)
+
 
 class WorkerStopping(Exception):
     """The server is stopping; the job goes back to the queue."""
+
+    run_status = "interrupted"
 
 
 def progress_of(stages: dict, total: int) -> int:

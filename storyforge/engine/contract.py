@@ -68,6 +68,7 @@ class Service:
 
     class Params(Params):
         max_concurrency: int = knob(1, "How many calls may run at once")
+        num_gpus: float = knob(0.0, "GPUs a Ray actor holding this service asks for (executor=ray only)")
 
     def __init__(self, **params: Any) -> None:
         self.params = self.Params(**params)

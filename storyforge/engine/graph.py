@@ -12,7 +12,7 @@ import importlib
 import inspect
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -43,6 +43,9 @@ class Graph:
     nodes: dict[str, Node]  # in recipe order
     order: list[str]  # a topological order
     services: dict[str, Service]
+    services_cfg: dict[str, Any] = field(
+        default_factory=dict
+    )  # each service's config, so an executor can build the same stage elsewhere
 
 
 def format_validation(exc: ValidationError, prefix: str) -> str:
@@ -147,4 +150,12 @@ def build_graph(stages_cfg: Mapping[str, Any], services_cfg: Mapping[str, Any]) 
     except graphlib.CycleError as exc:
         cycle = " -> ".join(exc.args[1])
         raise ConfigError(f"the recipe's needs form a cycle: {cycle}.", "remove one of those needs.") from exc
-    return Graph(nodes, order, services)
+    return Graph(nodes, order, services, dict(services_cfg))
+
+
+def instantiate_stage(target: str, params: Mapping[str, Any], services_cfg: Mapping[str, Any]) -> Stage:
+    """The same stage, with fresh services, in another process (a Ray actor): from data, not pickled objects,
+    so loaded models, locks and limiters never travel."""
+    cls = import_target(target, "_target_", "storyforge")
+    services: dict[str, Service] = {}
+    return cls(cls.Params(**params), {use: _service(use, target, services_cfg, services) for use in cls.uses})

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 import storyforge
 from storyforge.engine.cache import MODES, Cache
 from storyforge.engine.contract import PromptSet
+from storyforge.engine.executor import build_executor
 from storyforge.engine.graph import SERVICE_KEYS, build_graph
 from storyforge.engine.progress import Reporter
 from storyforge.engine.runner import Output, Runner
@@ -129,22 +130,25 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
     services_cfg = {k: OmegaConf.to_container(v, resolve=True) for k, v in services_cfg.items() if v is not None}
     graph = build_graph(resolved.get("stages") or {}, services_cfg)
     prompts = PromptSet(resource_dir("conf") / "prompts" / str(resolved["prompts"]["set"]))
+    executor = build_executor(resolved.get("executor"))
     cache = open_cache(cfg)
     reporter = reporter or Reporter()
-    runner = Runner(graph, cache, prompts, int(resolved.get("seed", 0)), run_dir, reporter)
+    runner = Runner(graph, cache, prompts, int(resolved.get("seed", 0)), run_dir, reporter, executor)
     status, error, outputs = "succeeded", None, {}
     quality: dict = {}
     try:
+        executor.start(graph)
         outputs = anyio.run(runner.run, story)
         quality = quality_figures([o.value for o in outputs.values()], run_dir, resolved)
     except BaseException as exc:
         first = first_error(exc)
-        status, error = "failed", str(first)
+        status, error = getattr(first, "run_status", "failed"), str(first)  # a stop on request is not a failure
         (run_dir / "error.log").write_text("".join(traceback.format_exception(first)), encoding="utf-8")
         if isinstance(first, (StageFailed, StoryforgeError, KeyboardInterrupt)):
             raise first from None
         raise
     finally:
+        executor.close()
         reporter.close()
         cache.close()
         manifest = RunManifest(

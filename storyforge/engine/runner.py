@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from storyforge.engine.cache import KEY_SCHEMA, Cache, canonical_json, digest
 from storyforge.engine.contract import PromptSet, RunContext, key_params
+from storyforge.engine.executor import Executor, LocalExecutor
 from storyforge.engine.graph import SOURCE, Graph, Node
 from storyforge.engine.progress import Reporter
 from storyforge.errors import StageFailed
@@ -147,8 +148,10 @@ class Runner:
     run_seed: int
     run_dir: Path
     reporter: Reporter
+    executor: Executor = field(default_factory=LocalExecutor)
     records: dict[str, StageRecord] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)  # readable name -> sha256
+    _remote_peaks: dict[str, list[float]] = field(default_factory=dict)  # GPU peaks measured where units ran
 
     async def run(self, source: BaseModel) -> dict[str, Output]:
         results = {SOURCE: Output(source, digest(dump(source)))}
@@ -192,7 +195,7 @@ class Runner:
         values: list[Any] = [None] * len(units)
 
         async def run_unit(i: int, item: str, inputs: dict[str, Output]) -> None:
-            values[i], records[i] = await self._unit(node, base, item, inputs)
+            values[i], records[i] = await self._unit(node, base, item, inputs, len(units))
             self.reporter.item_done(node.name, records[i].hit)
 
         async def run_chain(members: list[int]) -> None:
@@ -204,16 +207,20 @@ class Runner:
                 await run_unit(i, item, inputs)
 
         chain = node.stage.chain() if node.for_each else None
-        async with anyio.create_task_group() as tg:
-            if chain:
-                groups: dict[Any, list[int]] = {}
-                for i, (_, inputs) in enumerate(units):
-                    groups.setdefault(getattr(inputs[param].value, chain), []).append(i)
-                for members in groups.values():
-                    tg.start_soon(run_chain, members)
-            else:
-                for i, (item, inputs) in enumerate(units):
-                    tg.start_soon(run_unit, i, item, inputs)
+        try:
+            async with anyio.create_task_group() as tg:
+                if chain:
+                    groups: dict[Any, list[int]] = {}
+                    for i, (_, inputs) in enumerate(units):
+                        groups.setdefault(getattr(inputs[param].value, chain), []).append(i)
+                    for members in groups.values():
+                        tg.start_soon(run_chain, members)
+                else:
+                    for i, (item, inputs) in enumerate(units):
+                        tg.start_soon(run_unit, i, item, inputs)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.executor.stage_done(node)
 
         if node.for_each is None:
             out = Output(values[0], records[0].output)
@@ -229,24 +236,30 @@ class Runner:
             hits=sum(r.hit for r in records),
             misses=sum(not r.hit for r in records),
             items=records,
-            peak_gpu_mb=round(cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
+            peak_gpu_mb=self._peak_gpu_mb(node, cuda),
         )
         self.records[node.name] = record
         self.reporter.stage_finished(node.name, record)
         return out
 
-    async def _unit(self, node: Node, base: dict, item: str, inputs: dict[str, Output]) -> tuple[Any, ItemRecord]:
+    def _peak_gpu_mb(self, node: Node, cuda: Any) -> float | None:
+        """Where units ran in other processes, the largest peak they measured; else this process's peak."""
+        if self.executor.remote(node):
+            return max(self._remote_peaks.pop(node.name, []), default=None)
+        return round(cuda.max_memory_allocated() / 2**20, 1) if cuda else None
+
+    async def _unit(self, node: Node, base: dict, item: str, inputs: dict[str, Output], items: int) -> tuple[Any, ItemRecord]:
         started = time.perf_counter()
         seed = derive_seed(self.run_seed, item)
         payload = unit_payload(base, seed, input_digests(node, inputs))
         key = digest(payload)
-        value, hit, out_sha = None, False, ""
+        value, hit, out_sha, worker = None, False, "", None
         async with _in_flight(self.cache, key):  # identical work running elsewhere in this process: wait, then hit
             if self.cache.reads(node.name) and (stored := self.cache.index.get(key)):
                 value = self._load(stored, node.output)
                 hit, out_sha = value is not None, stored.get("output", "")
             if value is None:
-                value, out_sha = await self._compute_and_store(node, item, seed, inputs, key, payload, started)
+                value, out_sha, worker = await self._compute_and_store(node, item, seed, inputs, key, payload, started, items)
         artifacts = {}
         for art in artifacts_in(value):
             link(art.path, self.run_dir / art.name)
@@ -254,12 +267,14 @@ class Runner:
         self.outputs.update(artifacts)
         seconds = round(time.perf_counter() - started, 4)
         notes = node.stage.report(value)
-        return value, ItemRecord(item=item, key=key, hit=hit, seconds=seconds, output=out_sha, artifacts=artifacts, notes=notes)
+        return value, ItemRecord(
+            item=item, key=key, hit=hit, seconds=seconds, output=out_sha, artifacts=artifacts, notes=notes, worker=worker
+        )
 
     async def _compute_and_store(self, node: Node, item: str, seed: int, inputs: dict[str, Output], key: str, payload: dict,
-                                 started: float) -> tuple[Any, str]:  # fmt: skip
+                                 started: float, items: int) -> tuple[Any, str, str]:  # fmt: skip
         """Compute a unit and commit it at once, with its key payload and the key it had before (for explain)."""
-        value, out_sha = await self._compute(node, item, seed, inputs)
+        value, out_sha, worker = await self._compute(node, item, seed, inputs, items)
         if self.cache.writes():
             latest = f"latest:{node.name}:{item}"
             previous = (self.cache.index.get(latest) or {}).get("key")
@@ -267,29 +282,32 @@ class Runner:
                       "item": item, "payload": self.cache.blobs.put_bytes(canonical_json(payload)), "previous": previous}  # fmt: skip
             self.cache.index.set(key, record)
             self.cache.index.set(latest, {"key": key})
-        return value, out_sha
+        return value, out_sha, worker
 
-    async def _compute(self, node: Node, item: str, seed: int, inputs: dict[str, Output]) -> tuple[Any, str]:
+    async def _compute(self, node: Node, item: str, seed: int, inputs: dict[str, Output], items: int) -> tuple[Any, str, str]:
         blobs = self.cache.blobs
         scratch = blobs.scratch_dir()
         try:
             ctx = RunContext(stage=node.name, item=item, seed=seed, scratch=scratch, prompts=self.prompts, run_dir=self.run_dir,
                              run_seed=self.run_seed)  # fmt: skip
             try:
-                value = await node.stage.run(ctx, **{p: o.value for p, o in inputs.items()})
+                ran = await self.executor.run(node, ctx, {p: o.value for p, o in inputs.items()}, items)
             except Exception as exc:
                 if isinstance(getattr(exc, "raw_output", None), str):  # keep what a model said for the user to read
                     (self.run_dir / f"{node.name}{'-' + item if item else ''}.last-output.txt").write_text(
                         exc.raw_output, encoding="utf-8"
                     )
                 raise StageFailed(node.name, item, exc) from exc
+            value = ran.value
+            if ran.peak_gpu_mb is not None:
+                self._remote_peaks.setdefault(node.name, []).append(ran.peak_gpu_mb)
             if not isinstance(value, node.output):
                 raise StageFailed(node.name, item, TypeError(f"returned {type(value).__name__}, not {node.output.__name__}"))
             for art in artifacts_in(value):
                 if not art.sha256:
                     art.sha256 = blobs.put_file(Path(art.path))
                 art.path = blobs.path(art.sha256)
-            return value, blobs.put_bytes(canonical_json(dump(value)))
+            return value, blobs.put_bytes(canonical_json(dump(value))), ran.worker
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

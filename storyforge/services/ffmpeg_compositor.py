@@ -3,7 +3,8 @@
 Three ffmpeg runs, all driven by the `Timeline`:
 1. the audio mix: narration placed on its shots; the music bed made loop-seamless (its tail crossfaded into its
    head), looped or trimmed to the video, faded in and out, and ducked under the narration with
-   `sidechaincompress`;
+   `sidechaincompress`; beside it, in the same run, `ducking.wav`: the music as it went into the mix next to
+   the same music had it not been ducked (storyforge/quality.py measures the ducking depth from it);
 2. an EBU R128 (`ebur128`) measuring pass over that mix. We measure with ebur128 and apply the exact gain
    rather than run `loudnorm` twice: loudnorm resamples to 192 kHz and cost 18 s of a 46 s render here, and
    in its linear mode it applies a constant gain anyway;
@@ -28,6 +29,7 @@ from storyforge.engine.contract import Service, knob
 from storyforge.errors import StoryforgeError
 from storyforge.media import system_font, write_wav
 from storyforge.models import ModelProvider, Motion, MusicTrack, NarrationClip, ShotVisual, Timeline, Transition
+from storyforge.quality import DUCKING_WAV
 from storyforge.services.ffmpeg import integrated_loudness, probe, run_ffmpeg
 
 
@@ -68,7 +70,8 @@ class FFmpegCompositor(Service):
         loop_crossfade_s: float = 1.0  # crossfade at the music's loop point
         duck_threshold: float = 0.002  # sidechain level (linear) above which the music is ducked
         duck_ratio: float = 20.0  # compression ratio under narration (deep: the floor below sets the depth)
-        duck_depth_db: float = 15.0  # how far the music sits under narration: a copy this much quieter is kept
+        duck_depth_db: float = 15.0  # how far the music sits under narration: a floor this much quieter is not ducked
+        stem_rate: int = 8000  # Hz of ducking.wav (music as mixed | not ducked), kept to measure the ducking depth
         duck_attack_ms: float = 20.0  # how fast the music dips when narration starts
         duck_release_ms: float = 400.0  # how fast it comes back after narration ends
         loudness_lufs: float = -16.0  # integrated loudness target of the final mix
@@ -96,7 +99,8 @@ class FFmpegCompositor(Service):
                 loop = Path(music.audio.path)  # a track made to the video's length (per-scene score) is used as it is
                 if music.loopable:
                     loop = seamless_loop(loop, out.with_name("music_loop.wav"), self.params.loop_crossfade_s)
-            audio_args, audio_graph = self.audio_command(timeline, narration, loop, mix)
+            stem = out.with_name(DUCKING_WAV) if loop is not None else None
+            audio_args, audio_graph = self.audio_command(timeline, narration, loop, mix, stem)
             clip_lengths = {sid: probe(Path(v.media.path))["duration"] for sid, v in visuals.items() if v.is_clip}
             video_args, video_graph = self.video_command(
                 timeline, visuals, clip_lengths, subtitles if burn_subtitles else None, picture
@@ -124,9 +128,11 @@ class FFmpegCompositor(Service):
     # -- audio -------------------------------------------------------------------------------------------------
 
     def audio_command(
-        self, tl: Timeline, narration: dict[str, NarrationClip], music: Path | None, out: Path
+        self, tl: Timeline, narration: dict[str, NarrationClip], music: Path | None, out: Path, stem: Path | None = None
     ) -> tuple[list[str], str]:
+        """The mix into `out`; with music and a `stem` path, also the music stem (see `DUCKING_WAV`) into it."""
         p, d = self.params, tl.duration_s
+        stem_args: list[str] = []
         fmt = f"aresample={p.sample_rate},aformat=sample_fmts=fltp:channel_layouts=stereo"
         inputs: list[str] = []
         graph: list[str] = []
@@ -153,14 +159,26 @@ class FFmpegCompositor(Service):
             fade_out = min(p.music_fade_out_s, d / 3)
             graph.append(
                 f"[{i}:a]{fmt},aloop=loop=-1:size={loop_samples},atrim=duration={d},volume={p.music_gain_db}dB,"
-                f"afade=t=in:d={min(p.music_fade_in_s, d / 3):.3f},afade=t=out:st={d - fade_out:.3f}:d={fade_out:.3f},asplit=2[bed][floor]"
+                f"afade=t=in:d={min(p.music_fade_in_s, d / 3):.3f},afade=t=out:st={d - fade_out:.3f}:d={fade_out:.3f},"
+                f"asplit={3 if stem else 2}[bed][floor]{'[bare]' if stem else ''}"
             )
+            # the bed is split into a part the sidechain ducks, (1 - floor) of it, and a floor that stays: together
+            # they are the bed itself without narration, and the floor alone (duck_depth_db lower) under it
+            floor = 10 ** (-p.duck_depth_db / 20)
             graph.append(
-                f"[bed][sc]sidechaincompress=threshold={p.duck_threshold}:ratio={p.duck_ratio}:attack={p.duck_attack_ms}:"
-                f"release={p.duck_release_ms}[ducked]"
+                f"[bed]volume={1 - floor:.6f}[duckable];[duckable][sc]sidechaincompress=threshold={p.duck_threshold}:"
+                f"ratio={p.duck_ratio}:attack={p.duck_attack_ms}:release={p.duck_release_ms}[ducked]"
             )
-            graph.append(f"[floor]volume=-{p.duck_depth_db}dB[under]")  # deep ducking + this floor = the chosen depth
-            graph.append(f"[voice][ducked][under]amix=inputs=3:normalize=0,atrim=duration={d}[aout]")
+            graph.append(f"[floor]volume={floor:.6f}[under]")
+            if stem is None:
+                graph.append(f"[voice][ducked][under]amix=inputs=3:normalize=0,atrim=duration={d}[aout]")
+            else:  # the music as mixed | the bed as it would have been without ducking, each downmixed to mono
+                mono = "pan=mono|c0=0.5*c0+0.5*c1"
+                graph.append("[ducked][under]amix=inputs=2:normalize=0,asplit=2[music][wet]")
+                graph.append(f"[voice][music]amix=inputs=2:normalize=0,atrim=duration={d}[aout]")
+                graph.append(f"[wet]{mono}[wetm];[bare]{mono}[drym]")
+                graph.append(f"[wetm][drym]join=inputs=2:channel_layout=stereo,aresample={p.stem_rate},atrim=duration={d}[stem]")
+                stem_args = ["-map", "[stem]", "-c:a", "pcm_s16le", str(stem)]
         else:
             graph.append("[sc]anullsink;[voice]anull[aout]")
         text = ";".join(graph)
@@ -175,6 +193,7 @@ class FFmpegCompositor(Service):
             "-ar",
             str(p.sample_rate),
             str(out),
+            *stem_args,
         ], text
 
     # -- video -------------------------------------------------------------------------------------------------
@@ -222,7 +241,8 @@ class FFmpegCompositor(Service):
         acc = "[v0]"
         for i, entry in enumerate(tl.entries[1:], start=1):
             if entry.transition_in == Transition.cut or entry.transition_s <= 0:
-                graph.append(f"{acc}[v{i}]concat=n=2:v=1:a=0[x{i}]")
+                # concat's output counts in microseconds; back to 1/fps so a later xfade sees matching time bases
+                graph.append(f"{acc}[v{i}]concat=n=2:v=1:a=0,settb=1/{tl.fps}[x{i}]")
             else:
                 kind = "fadeblack" if entry.transition_in == Transition.fade_black else "fade"
                 graph.append(

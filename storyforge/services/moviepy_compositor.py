@@ -3,8 +3,10 @@ benchmark baseline for the ffmpeg compositor.
 
 Same timeline, same look: Ken Burns motion, crossfades within a scene, fades through black between scenes,
 narration placed on its shots, the seamless music loop faded in and out and lowered by `duck_depth_db` while
-narration plays (MoviePy has no sidechain compressor, so ducking follows the timeline's narration spans). A
-final ffmpeg stream-copy pass adds the soft subtitle track and brings the audio to the loudness target.
+narration plays (MoviePy has no sidechain compressor, so ducking follows the timeline's narration spans). The
+same music clips, ducked and not, are rendered again at a low rate into `ducking.wav` for the measured ducking
+depth (storyforge/quality.py). A final ffmpeg stream-copy pass adds the soft subtitle track and brings the
+audio to the loudness target.
 Burned-in subtitles are the ffmpeg backend's job. Needs the `moviepy` extra: pip install 'storyforge[moviepy]'.
 """
 
@@ -13,10 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import numpy as np
 
 from storyforge.engine.contract import Service, knob
 from storyforge.errors import StoryforgeError
+from storyforge.media import write_wav
 from storyforge.models import ModelProvider, Motion, MusicTrack, NarrationClip, ShotVisual, Timeline, Transition
+from storyforge.quality import DUCKING_WAV
 from storyforge.services.ffmpeg import integrated_loudness, probe, run_ffmpeg
 from storyforge.services.ffmpeg_compositor import seamless_loop
 
@@ -36,6 +41,7 @@ class MoviePyCompositor(Service):
         music_fade_out_s: float = 3.0  # fade at the end
         loop_crossfade_s: float = 1.0  # crossfade at the music's loop point
         duck_depth_db: float = 15.0  # music is this much quieter while narration plays
+        stem_rate: int = 8000  # Hz of ducking.wav (music as mixed | not ducked), kept to measure the ducking depth
         loudness_lufs: float = -16.0  # integrated loudness target
         true_peak_db: float = -1.5  # true-peak ceiling
 
@@ -105,21 +111,16 @@ class MoviePyCompositor(Service):
             if music.loopable:  # a per-scene score is made to the video's length and used as it is
                 loop = seamless_loop(loop, out.with_name("music_loop.wav"), p.loop_crossfade_s)
             bed = mp.AudioFileClip(str(loop)).with_effects([mp.afx.AudioLoop(duration=tl.duration_s)])
-            effects = [mp.afx.MultiplyVolume(10 ** (p.music_gain_db / 20))]
-            effects += [
-                mp.afx.MultiplyVolume(
-                    10 ** (-p.duck_depth_db / 20),
-                    start_time=e.narration_start_s,
-                    end_time=e.narration_start_s + e.narration_duration_s,
-                )
-                for e in tl.entries
-                if e.shot_id in narration
-            ]
-            effects += [
+            level = [mp.afx.MultiplyVolume(10 ** (p.music_gain_db / 20))]
+            fades = [
                 mp.afx.AudioFadeIn(min(p.music_fade_in_s, tl.duration_s / 3)),
                 mp.afx.AudioFadeOut(min(p.music_fade_out_s, tl.duration_s / 3)),
             ]
-            tracks.append(bed.with_effects(effects))
+            spans = [
+                (e.narration_start_s, e.narration_start_s + e.narration_duration_s) for e in tl.entries if e.shot_id in narration
+            ]
+            ducked = bed.with_effects(level).transform(duck(spans, 10 ** (-p.duck_depth_db / 20))).with_effects(fades)
+            tracks.append(ducked)
         if tracks:
             video = video.with_audio(mp.CompositeAudioClip(tracks).with_duration(tl.duration_s))
         draft = out.with_name("moviepy_draft.mp4")
@@ -127,6 +128,8 @@ class MoviePyCompositor(Service):
             str(draft), fps=tl.fps, codec="libx264", audio_codec="aac", audio_fps=p.sample_rate, preset=p.preset,
             ffmpeg_params=["-crf", str(p.crf), "-pix_fmt", "yuv420p"], logger=None,
         )  # fmt: skip
+        if music is not None:  # the same music clips, as mixed and not ducked (ducking.wav, see storyforge/quality.py)
+            write_stem(out.with_name(DUCKING_WAV), ducked, bed.with_effects([*level, *fades]), p.stem_rate)
         video.close()
         if graph_file is not None:
             graph_file.write_text(
@@ -181,3 +184,25 @@ class MoviePyCompositor(Service):
             log, p.timeout_s,
         )  # fmt: skip
         draft.unlink(missing_ok=True)
+
+
+def duck(spans: list[tuple[float, float]], factor: float):
+    """A MoviePy frame transform: the audio times `factor` inside the (start, end) spans (sorted, not
+    overlapping), at numpy speed: one MultiplyVolume per span costs Python work per sample and per span."""
+    starts, ends = np.array([a for a, _ in spans] or [np.inf]), np.array([b for _, b in spans] or [np.inf])
+
+    def transform(get_frame, t):
+        frames, t = get_frame(t), np.asarray(t, dtype=float)
+        i = np.maximum(np.searchsorted(starts, t, side="right") - 1, 0)
+        gain = np.where((starts[i] <= t) & (t <= ends[i]), factor, 1.0)
+        return frames * (gain[..., None] if np.ndim(frames) > gain.ndim else gain)
+
+    return transform
+
+
+def write_stem(out: Path, mixed, dry, rate: int) -> Path:
+    """ducking.wav from two MoviePy audio clips: left the music as mixed, right the same music not ducked,
+    each downmixed to mono, at `rate` Hz."""
+    mono = [a.mean(axis=1) if a.ndim == 2 else a for a in (np.asarray(c.to_soundarray(fps=rate)) for c in (mixed, dry))]
+    n = min(len(m) for m in mono)
+    return write_wav(out, np.stack([m[:n] for m in mono], axis=1), rate)

@@ -63,4 +63,6 @@ class Compositor(Protocol):
         log_dir: Path | None = None,
     ) -> float:
         """Render the timeline into the MP4 `out`; return its measured duration in seconds. Write the filter
-        graph (or an equivalent description) to `graph_file` and failure logs into `log_dir`."""
+        graph (or an equivalent description) to `graph_file` and failure logs into `log_dir`. With music, also
+        leave the music stem `ducking.wav` beside `out` (left: as mixed, right: not ducked) for the measured
+        ducking depth (storyforge/quality.py)."""

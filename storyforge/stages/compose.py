@@ -1,6 +1,8 @@
 """`Compose`: shots, pictures, narration and music -> the timeline, subtitles (SRT and WebVTT) and the MP4.
 
-The timeline is computed here, as data, before any media work; the compositor service only renders it.
+The timeline is computed here, as data, before any media work; the compositor service only renders it. A
+compositor that leaves the music stem `ducking.wav` beside the MP4 has it kept among the video's extras, for
+the measured ducking depth (storyforge/quality.py).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import numpy as np
 from storyforge.engine.contract import Params, RunContext, Stage
 from storyforge.media import read_wav, resample, write_wav
 from storyforge.models import Artifact, MusicTrack, NarrationClip, ShotList, ShotVisual, Timeline, Transition, Video
+from storyforge.quality import DUCKING_WAV
 from storyforge.timeline import Transitions, build_timeline, to_srt, to_vtt
 
 
 class Compose(Stage):
     uses = ("compositor",)
     export = "video.json"
+    version = "2"  # 2: the music stem (ducking.wav) among the extras
 
     class Params(Params):
         width: int = 1280  # output frame width
@@ -52,6 +56,8 @@ class Compose(Stage):
         extras = [Artifact(name=graph.name, media_type="text/plain", path=graph)] if graph.exists() else []
         if music is not None and not music.loopable:
             extras.append(music.audio)  # the per-scene score as mixed
+        if (stem := mp4.with_name(DUCKING_WAV)).exists():
+            extras.append(Artifact(name=stem.name, media_type="audio/wav", path=stem))  # music as mixed | not ducked
         return Video(
             mp4=Artifact(name="final.mp4", media_type="video/mp4", path=mp4),
             subtitles=Artifact(name="subtitles.srt", media_type="application/x-subrip", path=srt),

@@ -4,6 +4,7 @@ the video with Range requests, artifacts, cancellation, and a restart that resum
 from __future__ import annotations
 
 import functools
+import json
 import time
 
 import pytest
@@ -139,6 +140,8 @@ def test_cancelling_a_queued_and_a_running_job(settings):
         assert job["id"] == running["id"] and client.delete(f"/v1/jobs/{job['id']}", headers=KEY).status_code == 200
         worker.run(job)  # stops at its first event
         assert client.get(f"/v1/jobs/{job['id']}", headers=KEY).json()["status"] == "cancelled"
+        manifest = json.loads((settings.jobs_dir / job["id"] / "manifest.json").read_text())
+        assert manifest["status"] == "cancelled"  # a stop on request, not a failure
 
 
 def test_a_restart_resumes_a_job_with_finished_stages_as_hits(settings, monkeypatch):

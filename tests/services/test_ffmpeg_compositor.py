@@ -1,4 +1,5 @@
-"""The compositor measured on generated inputs: loudness, ducking depth, duration, fades, presets, errors."""
+"""The compositor measured on generated inputs: loudness, ducking depth (and its music stem), duration, fades,
+presets, errors."""
 
 import re
 import subprocess
@@ -11,10 +12,11 @@ from PIL import Image
 
 from storyforge.errors import StoryforgeError
 from storyforge.media import system_font, write_wav
-from storyforge.models import Artifact, MusicTrack, NarrationClip, Shot, ShotType, ShotVisual
+from storyforge.models import Artifact, MusicTrack, NarrationClip, Shot, ShotType, ShotVisual, Transition, Video
+from storyforge.quality import DUCKING_WAV, duck_depth, quality_figures
 from storyforge.services.ffmpeg import ffmpeg_exe, probe
 from storyforge.services.ffmpeg_compositor import FFmpegCompositor, seamless_loop
-from storyforge.timeline import build_timeline, to_srt
+from storyforge.timeline import Transitions, build_timeline, to_srt
 
 VOICE_HZ, MUSIC_HZ, RATE = 2000, 200, 16000
 
@@ -24,7 +26,7 @@ def sine(path: Path, hz: float, seconds: float, amplitude: float, rate: int = 24
     return write_wav(path, amplitude * np.sin(2 * np.pi * hz * t), rate)
 
 
-def make(tmp: Path, width=320, height=180, fps=12, scenes=2, per_scene=2, tail_s=2.5, narrate=True):
+def make(tmp: Path, width=320, height=180, fps=12, scenes=2, per_scene=2, tail_s=2.5, narrate=True, transitions=None):
     shots = [
         Shot(
             scene_index=s,
@@ -49,7 +51,7 @@ def make(tmp: Path, width=320, height=180, fps=12, scenes=2, per_scene=2, tail_s
             )
     music_wav = sine(tmp / "music.wav", MUSIC_HZ, 4.0, 0.5, rate=44100)
     music = MusicTrack(audio=Artifact(name="music.wav", media_type="audio/wav", path=music_wav), duration_s=4.0)
-    tl = build_timeline(shots, clips, width, height, fps, lead_in_s=0.3, tail_s=tail_s)
+    tl = build_timeline(shots, clips, width, height, fps, lead_in_s=0.3, tail_s=tail_s, transitions=transitions)
     srt = tmp / "subs.srt"
     srt.write_text(to_srt(tl.cues))
     return tl, visuals, clips, music, srt
@@ -141,6 +143,26 @@ def test_music_is_ducked_at_least_10_db_under_narration(rendered):
     assert np.median(gaps) - np.median(under) >= 10.0
 
 
+def test_the_music_stem_measures_the_ducking_depth(rendered):
+    tmp, tl, out, duration = rendered
+    art = Artifact(name=out.name, media_type="video/mp4", path=out)
+    video = Video(mp4=art, subtitles=art, timeline=tl, duration_s=duration)
+    # the steady test tone is ~40 dB over the sidechain threshold: ratio 20 takes 38 dB off the ducked part, which
+    # then adds ~0.5 dB over the 15 dB floor (measured 14.5); never deeper than the floor
+    assert 14.0 <= duck_depth(video, tmp / DUCKING_WAV) <= 15.0
+    assert duck_depth(video.model_copy(update={"timeline": tl.model_copy(update={"entries": []})}), tmp / DUCKING_WAV) is None
+    assert quality_figures([video], tmp, {})["duck_depth_db"] is None  # no stem among the extras: no music
+
+
+def test_no_music_writes_no_stem(tmp_path):
+    tl, _visuals, clips, music, _srt = make(tmp_path, scenes=1, per_scene=1, tail_s=0.2)
+    comp = FFmpegCompositor()
+    args, graph = comp.audio_command(tl, clips, None, tmp_path / "mix.wav", tmp_path / DUCKING_WAV)
+    assert "[stem]" not in graph and str(tmp_path / DUCKING_WAV) not in args
+    args, graph = comp.audio_command(tl, clips, Path(music.audio.path), tmp_path / "mix.wav", tmp_path / DUCKING_WAV)
+    assert "[stem]" in graph and args[-1] == str(tmp_path / DUCKING_WAV)
+
+
 def test_fade_black_between_scenes_and_none_at_crossfades(rendered):
     _, tl, out, _ = rendered
     blacks = black_spans(out)
@@ -149,6 +171,13 @@ def test_fade_black_between_scenes_and_none_at_crossfades(rendered):
     for e in tl.entries:
         if e.transition_in == "crossfade":
             assert not overlaps(blacks, e.start_s, e.start_s + e.transition_s)
+
+
+def test_cuts_within_scenes_then_a_fade_between_them(tmp_path):
+    tl, visuals, clips, music, srt = make(tmp_path, transitions=Transitions(within_scene=Transition.cut))
+    assert [e.transition_in for e in tl.entries] == [Transition.none, Transition.cut, Transition.fade_black, Transition.cut]
+    _, duration = render(tmp_path, tl, visuals, clips, music, srt)  # concat then xfade: their time bases must agree
+    assert abs(duration - tl.duration_s) <= 1 / tl.fps
 
 
 def test_vertical_preset_gives_1080x1920(tmp_path):
