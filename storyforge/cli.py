@@ -26,6 +26,12 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _job_failed(run_dir: Path, message: str) -> None:
+    log.error("storyforge: error: %s", message)
+    if not (run_dir / "error.log").exists():  # the run writes its own when it got that far
+        (run_dir / "error.log").write_text(message + "\n", encoding="utf-8")
+
+
 def _task(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -46,11 +52,15 @@ def _task(cfg: DictConfig) -> None:
                 f"(details in {run_dir / 'error.log'})"
             )
         if hydra_cfg.mode == RunMode.MULTIRUN:  # one failed job must not stop the sweep: the report counts it
-            log.error("storyforge: error: %s", message)
-            if not (run_dir / "error.log").exists():
-                (run_dir / "error.log").write_text(message + "\n", encoding="utf-8")
+            _job_failed(run_dir, message)
             return
         _fail(message, exc.exit_code)
+    except Exception as exc:  # a bug or an unexpected library error: a traceback, but in a sweep only for this job
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            raise
+        log.exception("storyforge: job failed")
+        _job_failed(run_dir, f"{type(exc).__name__}: {exc}")
+        return
     stages = result.manifest.stages.values()
     hits, total = sum(s.misses == 0 for s in stages), len(stages)
     items = sum(s.hits + s.misses for s in stages)
@@ -66,6 +76,9 @@ def _task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    from storyforge import sweep
+
+    sweep.failed_jobs = None  # set by the sweep report's callback when this process runs a multirun
     load_dotenv(Path.cwd() / ".env", override=False)
     import hydra
 
@@ -81,8 +94,6 @@ def main() -> None:
         _fail(str(exc), exc.exit_code)
     sys.argv = [sys.argv[0], *argv]
     hydra.main(config_path=str(conf), config_name="config", version_base="1.3")(_task)()
-    from storyforge import sweep
-
     if sweep.failed_jobs:
         failed, total, report = sweep.failed_jobs
         _fail(f"{failed} of {total} sweep jobs failed (see {report}).", 1)

@@ -13,6 +13,18 @@ class StoryforgeError(Exception):
         self.fix = fix
         super().__init__(f"{problem} Fix: {fix}" if fix else problem)
 
+    def __reduce__(self) -> tuple:
+        """Pickle by state, not by re-calling __init__: subclasses take other arguments, and errors raised in a
+        Ray actor or a launcher's job process must come back whole."""
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[BaseException], args: tuple, state: dict) -> BaseException:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(StoryforgeError):
     """A recipe, stage or service configuration that cannot run."""

@@ -61,7 +61,7 @@ def write_report(sweep_dir: Path) -> list[dict[str, Any]]:
         writer.writerows(rows)
     short = [c for c in columns if not c.endswith(("_hits", "_misses"))]
     lines = ["| " + " | ".join(short) + " |", "|" + "---|" * len(short)]
-    lines += ["| " + " | ".join(str(row.get(c, "")).replace("|", "\\|") for c in short) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(row.get(c, "")).replace("|", "\\|").replace("\n", " ") for c in short) + " |" for row in rows]
     (sweep_dir / "sweep.md").write_text("# Sweep\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
     (sweep_dir / "sweep.html").write_text(_html(sweep_dir, jobs, rows, columns), encoding="utf-8")
     return rows

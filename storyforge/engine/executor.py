@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from storyforge.engine.contract import Params, RunContext
+from storyforge.engine.contract import Params, PromptSet, RunContext
 from storyforge.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,11 +23,15 @@ if TYPE_CHECKING:
 
 @dataclass
 class Ran:
-    """A unit's output and where it was computed."""
+    """A unit's output and where it was computed; from another process, also what happened there."""
 
-    value: BaseModel
+    value: BaseModel | None
     worker: str  # "local", or "<host>:<pid>" of the process that ran it
     peak_gpu_mb: float | None = None  # measured where it ran, when that process has CUDA
+    error: Exception | None = None  # what the stage raised there (value is then None)
+    traceback: str = ""  # ...and where
+    logs: list[tuple[str, int, str]] = field(default_factory=list)  # (logger, level, message) logged there
+    usage: dict[str, list[dict]] = field(default_factory=dict)  # service -> its call records made there (LLM tokens)
 
 
 def this_worker() -> str:
@@ -46,7 +50,7 @@ class Executor:
     def __init__(self, **params: Any) -> None:
         self.params = self.Params(**params)
 
-    def start(self, graph: Graph) -> None:
+    def start(self, graph: Graph, prompts: PromptSet) -> None:
         """Called once before the graph runs."""
 
     def remote(self, node: Node) -> bool:

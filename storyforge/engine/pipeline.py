@@ -74,7 +74,7 @@ def open_cache(cfg: DictConfig) -> Cache:
     mode = cfg.cache.get("mode", "read_write")
     if mode not in MODES:
         raise ConfigError(f"cache.mode={mode} is not a cache mode.", f"use one of {', '.join(MODES)}.")
-    root = Path(cfg.cache.dir).expanduser() if cfg.cache.get("dir") else default_cache_dir()
+    root = Path(cfg.cache.dir).expanduser().resolve() if cfg.cache.get("dir") else default_cache_dir()
     return Cache(root, mode=mode, refresh=tuple(cfg.cache.get("refresh") or ()))
 
 
@@ -137,7 +137,7 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
     status, error, outputs = "succeeded", None, {}
     quality: dict = {}
     try:
-        executor.start(graph)
+        executor.start(graph, prompts)
         outputs = anyio.run(runner.run, story)
         quality = quality_figures([o.value for o in outputs.values()], run_dir, resolved)
     except BaseException as exc:

@@ -1,22 +1,31 @@
 """`executor=ray`: the items of `for_each` stages run on Ray actors, one stage (and its models) per actor.
 
 Each actor builds its stage from the recipe's data (target, params, service configs) rather than receiving
-the driver's objects, so models load once per actor and nothing unpicklable travels. An actor asks Ray for
-the largest `num_gpus` among its stage's services (their config; 0 by default, 1 for the models
-`profile=prod_gpu` loads), and a stage gets at most `actors` of them, fewer when the cluster has fewer GPUs.
-Actors are removed as soon as their stage has no more items, which frees their GPUs for the next stage.
+the driver's objects, so models load once per actor and nothing unpicklable travels. It then checks that its
+services' fingerprints and the stage's prompt templates are the driver's: a node without espeak-ng (whose
+voice would fall back to tones) or with other prompts would otherwise store different work under the
+driver's keys. An actor asks Ray for the largest `num_gpus` among its stage's services (0 by default, 1 for
+the models `profile=prod_gpu` loads). A stage starts one actor on its first miss and adds more, up to
+`actors`, while every actor is busy; actors are removed as soon as the stage has no more items, which frees
+their GPUs for the next stage. Items go only to actors Ray has placed, so stages sharing a small cluster take
+turns instead of deadlocking.
 
 The driver keeps everything else: cache keys, hits, chaining (`previous`), the store and the manifest, so a
-run gives the same outputs as `executor=local`. Actors write their files to a scratch folder inside the
-cache, which on a cluster must be shared storage (the same path on every node) -- see README, "Scaling out".
-Whole stages (ingest, scene splitting, music, compose) stay in the driver.
+run gives the same outputs as `executor=local`. What happens in an actor comes back with its output: the
+stage's error (with the actor's traceback as a note), its log lines, its LLM call records, its GPU peak.
+Actors write files to a scratch folder inside the cache, which on a cluster must be shared storage (the same
+path on every node) -- see README, "Scaling out". Whole stages (ingest, scenes, music, compose) stay in the
+driver.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import pickle
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +36,10 @@ from storyforge.engine.executor import Executor, Ran
 from storyforge.errors import ConfigError
 
 if TYPE_CHECKING:
-    from storyforge.engine.contract import RunContext
+    from storyforge.engine.contract import PromptSet, RunContext
     from storyforge.engine.graph import Graph, Node
 
-
+log = logging.getLogger("storyforge")
 _RAY_LOCK = threading.Lock()
 _runs_using_ray = 0  # runs of this process (API workers, threads) using Ray now
 _we_started_ray = False  # shut Ray down when the last of them ends only if we started it
@@ -43,7 +52,13 @@ def _acquire_ray(address: str | None, num_cpus: int | None) -> None:
     with _RAY_LOCK:
         if not ray.is_initialized():
             local = {"num_cpus": num_cpus} if address is None else {}
-            ray.init(address=address, include_dashboard=False, configure_logging=False, **local)
+            try:
+                ray.init(address=address, include_dashboard=False, configure_logging=False, **local)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise ConfigError(
+                    f"Ray did not start or connect (executor.address={address}): {exc}".split("\n")[0] + ".",
+                    "check executor.address and RAY_ADDRESS (drop executor.num_cpus when joining a cluster).",
+                ) from exc
             _we_started_ray = True
         _runs_using_ray += 1
 
@@ -59,26 +74,81 @@ def _release_ray() -> None:
             _we_started_ray = False
 
 
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.name, record.levelno, record.getMessage()))
+
+
+def _portable(exc: Exception) -> Exception:
+    """The exception itself when it survives pickling, else a RuntimeError carrying its type and message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
 class StageActor:
     """A Ray actor's body: one stage with its own services, running one item at a time."""
 
-    def __init__(self, target: str, params: dict, services_cfg: dict) -> None:
-        from storyforge.engine.graph import instantiate_stage
-
-        self.stage = instantiate_stage(target, params, services_cfg)
-
-    async def run(self, ctx: dict, prompts: str, inputs: dict[str, Any]) -> Ran:
+    def __init__(self, target: str, params: dict, services_cfg: dict, fingerprints: dict, prompts_dir: str,
+                 prompt_texts: dict) -> None:  # fmt: skip
         from pathlib import Path
 
-        from storyforge.engine.contract import PromptSet, RunContext
+        from storyforge.engine.contract import PromptSet
+        from storyforge.engine.executor import this_worker
+        from storyforge.engine.graph import instantiate_stage
+
+        self.capture = _Capture()
+        logger = logging.getLogger("storyforge")
+        logger.addHandler(self.capture)
+        logger.setLevel(logging.DEBUG)  # the driver's loggers decide what is shown
+        logger.propagate = False  # lines (set-up's too) go back with results, not to Ray's console
+        self.stage = instantiate_stage(target, params, services_cfg)
+        self.prompts = PromptSet(Path(prompts_dir))
+        here = {use: getattr(self.stage, use).fingerprint() for use in type(self.stage).uses}
+        for use, fingerprint in here.items():
+            if fingerprint != fingerprints[use]:
+                raise ConfigError(
+                    f"service '{use}' on {this_worker()} is not the driver's ({fingerprint} vs {fingerprints[use]}).",
+                    "install the same backends and models on every Ray node (see README, Scaling out).",
+                )
+        if {name: self.prompts.source(name) for name in prompt_texts} != prompt_texts:
+            raise ConfigError(
+                f"the prompt templates on {this_worker()} differ from the driver's.", "install the same storyforge."
+            )
+
+    async def run(self, ctx: dict, **inputs: Any) -> Ran:
+        from storyforge.engine.contract import RunContext
         from storyforge.engine.executor import this_worker
 
-        torch = _cuda_torch()
-        if torch is not None:
+        services = {use: getattr(self.stage, use) for use in type(self.stage).uses}
+        calls = {use: len(getattr(s, "usage", [])) for use, s in services.items()}
+        if torch := _cuda_torch():
             torch.cuda.reset_peak_memory_stats()
-        value = await self.stage.run(RunContext(prompts=PromptSet(Path(prompts)), **ctx), **inputs)
-        peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch is not None else None
-        return Ran(value=value, worker=this_worker(), peak_gpu_mb=peak)
+        value, error, where = None, None, ""
+        try:
+            value = await self.stage.run(RunContext(prompts=self.prompts, **ctx), **inputs)
+        except Exception as exc:
+            error, where = _portable(exc), traceback.format_exc()
+        torch = _cuda_torch()  # again: the first item is often what imports torch
+        return Ran(
+            value=value,
+            worker=this_worker(),
+            peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch else None,
+            error=error,
+            traceback=where,
+            logs=self._lines(),
+            usage={use: list(getattr(s, "usage", [])[calls[use] :]) for use, s in services.items() if hasattr(s, "usage")},
+        )
+
+    def _lines(self) -> list[tuple[str, int, str]]:
+        lines, self.capture.lines = self.capture.lines, []
+        return lines
 
     def close(self) -> None:
         for use in type(self.stage).uses:
@@ -94,15 +164,25 @@ def _cuda_torch() -> Any:
 
 @dataclass
 class _Pool:
-    """A stage's actors, handed out one item at a time, and only once Ray has placed them: an item queued on an
-    actor still waiting for resources could wait for ever (its own stage holds them), so it waits for a placed one."""
+    """A stage's actors. An item goes only to an actor Ray has placed: one queued on an actor still waiting for
+    resources could wait for ever, since its own stage may hold them."""
 
-    actors: list
+    limit: int
+    spawn: Any  # () -> a new actor handle
+    actors: list = field(default_factory=list)
     starting: dict = field(default_factory=dict)  # __ray_ready__ ref -> actor not placed yet
     free: list = field(default_factory=list)
+    busy: int = 0
+    refs: dict = field(default_factory=dict)  # id(input) -> (input, ObjectRef): a shared input is sent once
+
+    def grow(self) -> None:
+        actor = self.spawn()
+        self.actors.append(actor)
+        self.starting[actor.__ray_ready__.remote()] = actor
 
     def take(self) -> Any:
-        """A placed, idle actor, or None. Raises the error of an actor that could not start (its stage's setup)."""
+        """A placed, idle actor, or None; adds an actor when all are busy and the limit allows. Raises the
+        error of an actor that could not set up its stage."""
         import ray
 
         if self.starting:
@@ -115,7 +195,23 @@ class _Pool:
                     last = [line.strip() for line in str(err).splitlines() if line.strip()][-1:] or ["no detail"]
                     raise RuntimeError(f"a Ray actor could not set up the stage: {last[0]}") from None
                 self.free.append(actor)
-        return self.free.pop() if self.free else None
+        if not self.free and not self.starting and len(self.actors) < self.limit:
+            self.grow()
+        if self.free:
+            self.busy += 1
+            return self.free.pop()
+        return None
+
+    def give_back(self, actor: Any) -> None:
+        self.busy -= 1
+        self.free.append(actor)
+
+    def ref(self, value: Any) -> Any:
+        import ray
+
+        if (known := self.refs.get(id(value))) is None or known[0] is not value:
+            known = self.refs[id(value)] = (value, ray.put(value))
+        return known[1]
 
 
 def _gpus(node: Node) -> float:
@@ -127,7 +223,7 @@ def _services(node: Node) -> list:
 
 
 class RayExecutor(Executor):
-    """Ray tasks for `for_each` items; a local Ray instance unless `address` names a cluster."""
+    """Ray actors for `for_each` items; a local Ray instance unless `address` names a cluster."""
 
     name = "ray"
 
@@ -137,22 +233,25 @@ class RayExecutor(Executor):
         )
         num_cpus: int | None = knob(None, "CPUs of a local instance (None: all)")
         actors: int = knob(2, "Actors per stage at most (each loads its own models)")
-        cpus_per_actor: float = knob(1.0, "CPUs Ray reserves for each actor")
+        cpus_per_actor: float = knob(1.0, "CPUs Ray reserves for each actor (torch on CPU uses that many threads)")
         stages: list[str] | None = knob(None, "for_each stages to send to Ray (None: all of them)")
-        place_timeout_s: float = knob(900.0, "Longest a stage waits for Ray to place its first actor")
+        place_timeout_s: float | None = knob(
+            None, "Longest a stage waits for Ray to place its first actor (None: as long as it takes; stages take turns)"
+        )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._pools: dict[str, _Pool] = {}
         self._using_ray = False
         self._graph: Graph | None = None
+        self._prompts: PromptSet | None = None
 
-    def start(self, graph: Graph) -> None:
+    def start(self, graph: Graph, prompts: PromptSet) -> None:
         try:
             import ray
         except ImportError as exc:
             raise ConfigError("executor=ray needs Ray, which is not installed.", "pip install 'storyforge[ray]'.") from exc
-        self._graph = graph
+        self._graph, self._prompts = graph, prompts
         unknown = set(self.params.stages or ()) - {n for n, node in graph.nodes.items() if node.for_each}
         if unknown:
             raise ConfigError(
@@ -185,70 +284,98 @@ class RayExecutor(Executor):
         import ray
 
         pool = self._pools.get(node.name) or self._open(node, items)
-        since = time.monotonic()
+        actor = await self._acquire(node, pool)
+        fields = {"stage": ctx.stage, "item": ctx.item, "seed": ctx.seed, "scratch": ctx.scratch, "run_dir": ctx.run_dir,
+                  "run_seed": ctx.run_seed}  # fmt: skip
+        ref = actor.run.remote(fields, **{name: pool.ref(value) for name, value in inputs.items()})
+        try:
+            ran: Ran = await anyio.to_thread.run_sync(ray.get, ref, abandon_on_cancel=True)
+        except ray.exceptions.RayActorError as err:  # the process is gone (OOM, node lost): do not reuse it
+            raise RuntimeError(f"the Ray actor running stage '{node.name}' died: {str(err).splitlines()[0]}") from None
+        except ray.exceptions.RayError as err:
+            pool.give_back(actor)
+            raise RuntimeError(f"Ray failed running stage '{node.name}': {str(err).splitlines()[-1]}") from None
+        except BaseException:
+            ray.cancel(ref)  # the actor may still be busy: it is not handed out again
+            raise
+        pool.give_back(actor)
+        for name, level, message in ran.logs:
+            logging.getLogger(name).log(level, "%s", message)
+        for use, calls in ran.usage.items():
+            getattr(node.stage, use).usage.extend(calls)
+        if ran.error is not None:
+            ran.error.add_note(f"raised in the Ray actor {ran.worker}:\n{ran.traceback}")
+            raise ran.error
+        return ran
+
+    async def _acquire(self, node: Node, pool: _Pool) -> Any:
+        """A placed, idle actor. Waiters poll with backoff (cheap even with hundreds of items queued)."""
+        since, delay = time.monotonic(), 0.02
         while (actor := pool.take()) is None:
-            if time.monotonic() - since > self.params.place_timeout_s and len(pool.starting) == len(pool.actors):
+            timeout = self.params.place_timeout_s
+            if timeout is not None and not pool.free and not pool.busy and time.monotonic() - since > timeout:
                 raise RuntimeError(
-                    f"Ray placed no actor for stage '{node.name}' in {self.params.place_timeout_s:g} s (each asks for "
+                    f"Ray placed no actor for stage '{node.name}' in {timeout:g} s (each asks for "
                     f"{self.params.cpus_per_actor:g} CPU and {_gpus(node):g} GPU): the cluster is busy or too small. "
                     "Free it, add nodes, or raise executor.place_timeout_s."
                 )
-            await anyio.sleep(0.05)
-        fields = {"stage": ctx.stage, "item": ctx.item, "seed": ctx.seed, "scratch": ctx.scratch, "run_dir": ctx.run_dir,
-                  "run_seed": ctx.run_seed}  # fmt: skip
-        ref = actor.run.remote(fields, str(ctx.prompts.folder), inputs)
-        try:
-            return await anyio.to_thread.run_sync(ray.get, ref, abandon_on_cancel=True)
-        except ray.exceptions.RayTaskError as err:  # the stage raised: the user wants that error, not Ray's wrapper
-            cause = getattr(err, "cause", None)
-            raise (cause if isinstance(cause, Exception) else RuntimeError(str(err).splitlines()[-1])) from None
-        except ray.exceptions.RayActorError as err:
-            raise RuntimeError(f"the Ray actor running stage '{node.name}' died ({type(err).__name__}).") from None
-        except BaseException:
-            ray.cancel(ref)
-            raise
-        finally:
-            pool.free.append(actor)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        return actor
 
     def _open(self, node: Node, items: int) -> _Pool:
         import ray
 
         gpus = _gpus(node)
-        size = max(1, min(self.params.actors, items))
-        if gpus > 0:  # no more actors than the cluster could ever place (the check in start() makes this >= 1)
-            size = max(1, min(size, math.floor(ray.cluster_resources().get("GPU", 0.0) / gpus)))
-        cfg = self._graph.services_cfg if self._graph else {}
+        limit = max(1, min(self.params.actors, items))
+        if gpus > 0:  # no more actors than the cluster could ever place (start() checked that one fits)
+            limit = max(1, min(limit, math.floor(ray.cluster_resources().get("GPU", 0.0) / gpus)))
+        graph, prompts = self._graph, self._prompts
+        assert graph is not None and prompts is not None, "start() first"
+        uses = type(node.stage).uses
         actor_cls = ray.remote(StageActor).options(num_gpus=gpus, num_cpus=self.params.cpus_per_actor, max_concurrency=1)
-        services = {use: cfg[use] for use in type(node.stage).uses}
-        params = node.stage.params.model_dump(mode="json")
-        pool = _Pool([actor_cls.remote(node.target, params, services) for _ in range(size)])
-        pool.starting = {actor.__ray_ready__.remote(): actor for actor in pool.actors}
+        args = (
+            node.target,
+            node.stage.params.model_dump(mode="json"),
+            {use: graph.services_cfg[use] for use in uses},
+            {use: getattr(node.stage, use).fingerprint() for use in uses},
+            str(prompts.folder),
+            {name: prompts.source(name) for name in type(node.stage).prompts},
+        )
+        pool = _Pool(limit, lambda: actor_cls.remote(*args))
+        pool.grow()
         self._pools[node.name] = pool
         return pool
 
     async def stage_done(self, node: Node) -> None:
         pool = self._pools.pop(node.name, None)
         if pool is not None:
-            await anyio.to_thread.run_sync(self._kill, pool.actors)
+            await anyio.to_thread.run_sync(self._kill, pool)
 
     @staticmethod
-    def _kill(actors: list) -> None:
+    def _kill(pool: _Pool) -> None:
+        """Idle actors unload their models first; busy ones (a cancelled run) and unplaced ones are just killed."""
         import ray
 
         try:
-            ray.get([a.close.remote() for a in actors], timeout=60)
+            ray.get([a.close.remote() for a in pool.free], timeout=60)
         except Exception:  # an actor that cannot close cleanly is killed all the same
             pass
-        for actor in actors:
-            ray.kill(actor)
+        for actor in pool.actors:
+            try:
+                ray.kill(actor)
+            except Exception as exc:  # already gone: nothing to free
+                log.debug("ray.kill: %s", exc)
 
     def close(self) -> None:
-        for pool in self._pools.values():
-            self._kill(pool.actors)
-        self._pools.clear()
-        if self._using_ray:
-            _release_ray()
-            self._using_ray = False
+        try:
+            for pool in self._pools.values():
+                self._kill(pool)
+            self._pools.clear()
+        finally:
+            if self._using_ray:
+                self._using_ray = False
+                _release_ray()
 
 
 def _service_key(node: Node) -> str:

@@ -156,7 +156,10 @@ class Runner:
     async def run(self, source: BaseModel) -> dict[str, Output]:
         results = {SOURCE: Output(source, digest(dump(source)))}
         done = {name: anyio.Event() for name in self.graph.nodes}
-        users = {use: sum(use in n.stage.uses for n in self.graph.nodes.values()) for use in self.graph.services}
+        # stages whose units run in this process, per service: it is unloaded here when the last one ends (stages
+        # sent elsewhere by the executor load their own copy there)
+        local = [n for n in self.graph.nodes.values() if not self.executor.remote(n)]
+        users = {use: sum(use in n.stage.uses for n in local) for use in self.graph.services}
         fingerprints = {name: svc.fingerprint() for name, svc in self.graph.services.items()}
 
         async def run_node(node: Node) -> None:
@@ -165,7 +168,7 @@ class Runner:
                     await done[upstream].wait()
             results[node.name] = await self._run_stage(node, results, fingerprints)
             done[node.name].set()
-            for use in node.stage.uses:  # unload a service once no stage needs it any more
+            for use in () if self.executor.remote(node) else node.stage.uses:  # unload once no stage here needs it
                 users[use] -= 1
                 if users[use] == 0:
                     await anyio.to_thread.run_sync(self.graph.services[use].close)

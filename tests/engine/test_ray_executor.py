@@ -4,14 +4,17 @@ executor; errors inside an actor reach the user as the stage's own."""
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
+import time
 
 import pytest
 
 from storyforge.config import compose
 from storyforge.engine.pipeline import run_pipeline
 from storyforge.errors import ConfigError, StageFailed, StoryforgeError
-from tests.conftest import FIXTURES, SMALL
+from tests.conftest import FIXTURES, SMALL, cli
 
 ray = pytest.importorskip("ray")  # in the dev extra, so CI runs these
 
@@ -33,8 +36,9 @@ def go(tmp_path, name: str, *overrides: str):
 
 
 def test_ray_executor_matches_the_local_executor_and_resumes_from_its_cache(tmp_path):
-    local = go(tmp_path, "local").manifest
-    remote = go(tmp_path, "ray", *RAY).manifest
+    chained = "continuity=last_frame"  # shots of a scene in order, each given the one before (`previous`) over Ray
+    local = go(tmp_path, "local", chained).manifest
+    remote = go(tmp_path, "ray", *RAY, chained).manifest
     assert remote.outputs == local.outputs  # every artifact, final.mp4 included, byte for byte
     for name, stage in remote.stages.items():
         assert [i.output for i in stage.items] == [i.output for i in local.stages[name].items], name
@@ -43,8 +47,31 @@ def test_ray_executor_matches_the_local_executor_and_resumes_from_its_cache(tmp_
             assert "local" not in workers and all(int(w.rsplit(":", 1)[1]) != os.getpid() for w in workers), workers
         else:
             assert workers == {"local"}, (name, workers)
-    again = go(tmp_path, "ray", *RAY).manifest  # same cache: nothing to hand to Ray
+    again = go(tmp_path, "ray", *RAY, chained).manifest  # same cache: nothing to hand to Ray
     assert all(s.misses == 0 for s in again.stages.values()) and again.outputs == local.outputs
+    deadline = time.monotonic() + 30
+    while ray.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU") == 2  # every stage's actors were removed
+
+
+def test_errors_come_back_from_an_actor_whole():
+    from storyforge.services.llm import LLMOutputError
+
+    error = pickle.loads(pickle.dumps(LLMOutputError("no valid answer.", "retry.", "{half")))
+    assert (type(error), error.problem, error.fix, error.raw_output) == (LLMOutputError, "no valid answer.", "retry.", "{half")
+
+
+def test_the_cli_starts_and_stops_its_own_ray_instance_and_shows_the_actors_warnings(tmp_path):
+    no_espeak = ["audio/tts=espeak", "audio.tts.fallback=tone", "audio.tts.executable=no-such-espeak"]  # warns, tones
+    proc = cli("profile=debug_cpu", f"story={FIXTURES / 'one_scene.txt'}", *SMALL, *no_espeak, "executor=ray",
+               "executor.num_cpus=1", f"cache.dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}",
+               cwd=tmp_path, env={"RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": None})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert {i["worker"] for i in manifest["stages"]["narration"]["items"]} != {"local"}
+    log = "".join(p.read_text() for p in (tmp_path / "run").glob("*.log"))  # Hydra's job log, actors' lines too
+    assert log.count("'no-such-espeak' is not on PATH") == 2  # the driver's service, then the narration actor's
 
 
 def test_an_error_inside_an_actor_is_the_stages_own_and_finished_items_stay_cached(tmp_path):
@@ -62,3 +89,13 @@ def test_asking_for_more_gpus_than_the_cluster_has_is_a_clear_error(tmp_path):
         go(tmp_path, "gpu", *RAY, "video.num_gpus=1")
     with pytest.raises(ConfigError, match=r"executor\.stages names \['compose'\]"):
         go(tmp_path, "stages", *RAY, "executor.stages=[compose]")
+
+
+def test_llm_calls_made_in_actors_are_in_the_manifest(tmp_path):
+    from tests.services.test_openai_llm import story_server_reply
+    from tests.support.chat_server import ChatServer
+
+    with ChatServer(story_server_reply) as server:  # plan's calls come from a Ray actor's own client
+        result = go(tmp_path, "llm", *RAY, "llm=openai", f"llm.base_url={server.base_url}", "llm.model=test")
+    assert {i.worker for i in result.manifest.stages["plan"].items} != {"local"}
+    assert [c["task"] for c in result.manifest.llm_calls] == ["story_bible", "split_scenes", "plan_shots"]
