@@ -42,8 +42,6 @@ class Executor:
     """Runs units in this process. Subclasses send some elsewhere; `start`/`close` bracket a run and
     `stage_done` lets them free what a stage held (actors, GPUs) as soon as it finishes."""
 
-    name = "local"
-
     class Params(Params):
         pass
 
@@ -57,8 +55,8 @@ class Executor:
         """Whether this node's units run outside this process (their GPU peak is measured there)."""
         return False
 
-    async def run(self, node: Node, ctx: RunContext, inputs: dict[str, Any], items: int) -> Ran:
-        """One unit: `items` is how many units the stage has (a pool can size itself by it)."""
+    async def run(self, node: Node, ctx: RunContext, inputs: dict[str, Any]) -> Ran:
+        """One unit of `node`: its context and inputs by parameter name."""
         return Ran(value=await node.stage.run(ctx, **inputs), worker="local")
 
     async def stage_done(self, node: Node) -> None:

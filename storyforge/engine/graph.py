@@ -43,9 +43,8 @@ class Graph:
     nodes: dict[str, Node]  # in recipe order
     order: list[str]  # a topological order
     services: dict[str, Service]
-    services_cfg: dict[str, Any] = field(
-        default_factory=dict
-    )  # each service's config, so an executor can build the same stage elsewhere
+    # each service's config, so an executor can build the same stage in another process
+    services_cfg: dict[str, Any] = field(default_factory=dict)
 
 
 def format_validation(exc: ValidationError, prefix: str) -> str:

@@ -225,8 +225,6 @@ def _services(node: Node) -> list:
 class RayExecutor(Executor):
     """Ray actors for `for_each` items; a local Ray instance unless `address` names a cluster."""
 
-    name = "ray"
-
     class Params(Executor.Params):
         address: str | None = knob(
             None, "Ray cluster to join ('auto', 'ray://host:10001'); None: RAY_ADDRESS or a local instance"
@@ -278,12 +276,12 @@ class RayExecutor(Executor):
     def remote(self, node: Node) -> bool:
         return node.for_each is not None and (self.params.stages is None or node.name in self.params.stages)
 
-    async def run(self, node: Node, ctx: RunContext, inputs: dict[str, Any], items: int) -> Ran:
+    async def run(self, node: Node, ctx: RunContext, inputs: dict[str, Any]) -> Ran:
         if not self.remote(node):
-            return await super().run(node, ctx, inputs, items)
+            return await super().run(node, ctx, inputs)
         import ray
 
-        pool = self._pools.get(node.name) or self._open(node, items)
+        pool = self._pools.get(node.name) or self._open(node)
         actor = await self._acquire(node, pool)
         fields = {"stage": ctx.stage, "item": ctx.item, "seed": ctx.seed, "scratch": ctx.scratch, "run_dir": ctx.run_dir,
                   "run_seed": ctx.run_seed}  # fmt: skip
@@ -323,11 +321,11 @@ class RayExecutor(Executor):
             delay = min(delay * 2, 0.5)
         return actor
 
-    def _open(self, node: Node, items: int) -> _Pool:
+    def _open(self, node: Node) -> _Pool:
         import ray
 
         gpus = _gpus(node)
-        limit = max(1, min(self.params.actors, items))
+        limit = max(1, self.params.actors)  # and never more than items running at once: it grows only when all are busy
         if gpus > 0:  # no more actors than the cluster could ever place (start() checked that one fits)
             limit = max(1, min(limit, math.floor(ray.cluster_resources().get("GPU", 0.0) / gpus)))
         graph, prompts = self._graph, self._prompts

@@ -198,7 +198,7 @@ class Runner:
         values: list[Any] = [None] * len(units)
 
         async def run_unit(i: int, item: str, inputs: dict[str, Output]) -> None:
-            values[i], records[i] = await self._unit(node, base, item, inputs, len(units))
+            values[i], records[i] = await self._unit(node, base, item, inputs)
             self.reporter.item_done(node.name, records[i].hit)
 
         async def run_chain(members: list[int]) -> None:
@@ -251,7 +251,7 @@ class Runner:
             return max(self._remote_peaks.pop(node.name, []), default=None)
         return round(cuda.max_memory_allocated() / 2**20, 1) if cuda else None
 
-    async def _unit(self, node: Node, base: dict, item: str, inputs: dict[str, Output], items: int) -> tuple[Any, ItemRecord]:
+    async def _unit(self, node: Node, base: dict, item: str, inputs: dict[str, Output]) -> tuple[Any, ItemRecord]:
         started = time.perf_counter()
         seed = derive_seed(self.run_seed, item)
         payload = unit_payload(base, seed, input_digests(node, inputs))
@@ -262,7 +262,7 @@ class Runner:
                 value = self._load(stored, node.output)
                 hit, out_sha = value is not None, stored.get("output", "")
             if value is None:
-                value, out_sha, worker = await self._compute_and_store(node, item, seed, inputs, key, payload, started, items)
+                value, out_sha, worker = await self._compute_and_store(node, item, seed, inputs, key, payload, started)
         artifacts = {}
         for art in artifacts_in(value):
             link(art.path, self.run_dir / art.name)
@@ -275,9 +275,9 @@ class Runner:
         )
 
     async def _compute_and_store(self, node: Node, item: str, seed: int, inputs: dict[str, Output], key: str, payload: dict,
-                                 started: float, items: int) -> tuple[Any, str, str]:  # fmt: skip
+                                 started: float) -> tuple[Any, str, str]:  # fmt: skip
         """Compute a unit and commit it at once, with its key payload and the key it had before (for explain)."""
-        value, out_sha, worker = await self._compute(node, item, seed, inputs, items)
+        value, out_sha, worker = await self._compute(node, item, seed, inputs)
         if self.cache.writes():
             latest = f"latest:{node.name}:{item}"
             previous = (self.cache.index.get(latest) or {}).get("key")
@@ -287,14 +287,14 @@ class Runner:
             self.cache.index.set(latest, {"key": key})
         return value, out_sha, worker
 
-    async def _compute(self, node: Node, item: str, seed: int, inputs: dict[str, Output], items: int) -> tuple[Any, str, str]:
+    async def _compute(self, node: Node, item: str, seed: int, inputs: dict[str, Output]) -> tuple[Any, str, str]:
         blobs = self.cache.blobs
         scratch = blobs.scratch_dir()
         try:
             ctx = RunContext(stage=node.name, item=item, seed=seed, scratch=scratch, prompts=self.prompts, run_dir=self.run_dir,
                              run_seed=self.run_seed)  # fmt: skip
             try:
-                ran = await self.executor.run(node, ctx, {p: o.value for p, o in inputs.items()}, items)
+                ran = await self.executor.run(node, ctx, {p: o.value for p, o in inputs.items()})
             except Exception as exc:
                 if isinstance(getattr(exc, "raw_output", None), str):  # keep what a model said for the user to read
                     (self.run_dir / f"{node.name}{'-' + item if item else ''}.last-output.txt").write_text(
