@@ -174,6 +174,7 @@ class _Pool:
     free: list = field(default_factory=list)
     busy: int = 0
     refs: dict = field(default_factory=dict)  # id(input) -> (input, ObjectRef): a shared input is sent once
+    freed: anyio.Event = field(default_factory=anyio.Event)  # set when an actor comes back, then replaced
 
     def grow(self) -> None:
         actor = self.spawn()
@@ -205,6 +206,8 @@ class _Pool:
     def give_back(self, actor: Any) -> None:
         self.busy -= 1
         self.free.append(actor)
+        self.freed.set()  # wake the waiters now
+        self.freed = anyio.Event()
 
     def ref(self, value: Any) -> Any:
         import ray
@@ -307,7 +310,7 @@ class RayExecutor(Executor):
         return ran
 
     async def _acquire(self, node: Node, pool: _Pool) -> Any:
-        """A placed, idle actor. Waiters poll with backoff (cheap even with hundreds of items queued)."""
+        """A placed, idle actor. Waiters wake when an actor comes back, and poll placement with backoff."""
         since, delay = time.monotonic(), 0.02
         while (actor := pool.take()) is None:
             timeout = self.params.place_timeout_s
@@ -317,7 +320,8 @@ class RayExecutor(Executor):
                     f"{self.params.cpus_per_actor:g} CPU and {_gpus(node):g} GPU): the cluster is busy or too small. "
                     "Free it, add nodes, or raise executor.place_timeout_s."
                 )
-            await anyio.sleep(delay)
+            with anyio.move_on_after(delay):
+                await pool.freed.wait()
             delay = min(delay * 2, 0.5)
         return actor
 
