@@ -30,9 +30,9 @@ def _first(values: list[Any], kind: type) -> Any:
     return next((v for v in values if isinstance(v, kind)), None)
 
 
-def quality_figures(outputs: list[Any], run_dir: Path, config: dict) -> dict[str, float | None]:
+def quality_figures(outputs: list[Any], run_dir: Path) -> dict[str, float | None]:
     """The figures the outputs allow (a recipe without a video has no loudness; one without music, no ducking
-    depth). Every figure is measured from the outputs; `config` is the run's resolved configuration."""
+    depth). Every figure is measured from the outputs."""
     story, shots, video = _first(outputs, Story), _first(outputs, ShotList), _first(outputs, Video)
     figures: dict[str, float | None] = {}
     if story is not None and shots is not None:

@@ -139,7 +139,7 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
     try:
         executor.start(graph, prompts)
         outputs = anyio.run(runner.run, story)
-        quality = quality_figures([o.value for o in outputs.values()], run_dir, resolved)
+        quality = quality_figures([o.value for o in outputs.values()], run_dir)
     except BaseException as exc:
         first = first_error(exc)
         status, error = getattr(first, "run_status", "failed"), str(first)  # a stop on request is not a failure

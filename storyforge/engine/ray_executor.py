@@ -125,21 +125,22 @@ class StageActor:
     async def run(self, ctx: dict, **inputs: Any) -> Ran:
         from storyforge.engine.contract import RunContext
         from storyforge.engine.executor import this_worker
+        from storyforge.engine.runner import loaded_cuda
 
         services = {use: getattr(self.stage, use) for use in type(self.stage).uses}
         calls = {use: len(getattr(s, "usage", [])) for use, s in services.items()}
-        if torch := _cuda_torch():
-            torch.cuda.reset_peak_memory_stats()
+        if cuda := loaded_cuda():
+            cuda.reset_peak_memory_stats()
         value, error, where = None, None, ""
         try:
             value = await self.stage.run(RunContext(prompts=self.prompts, **ctx), **inputs)
         except Exception as exc:
             error, where = _portable(exc), traceback.format_exc()
-        torch = _cuda_torch()  # again: the first item is often what imports torch
+        cuda = loaded_cuda()  # again: the first item is often what imports torch
         return Ran(
             value=value,
             worker=this_worker(),
-            peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch else None,
+            peak_gpu_mb=round(cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
             error=error,
             traceback=where,
             logs=self._lines(),
@@ -153,13 +154,6 @@ class StageActor:
     def close(self) -> None:
         for use in type(self.stage).uses:
             getattr(self.stage, use).close()
-
-
-def _cuda_torch() -> Any:
-    import sys
-
-    torch = sys.modules.get("torch")
-    return torch if torch is not None and torch.cuda.is_available() else None
 
 
 @dataclass

@@ -64,7 +64,7 @@ async def _in_flight(cache: Cache, key: str) -> AsyncIterator[None]:
                 _FLIGHTS.pop((str(cache.root), key), None)
 
 
-def _cuda() -> Any:
+def loaded_cuda() -> Any:
     """torch.cuda when a service has imported torch and CUDA is there; None otherwise (no import here)."""
     torch = sys.modules.get("torch")
     return torch.cuda if torch is not None and torch.cuda.is_available() else None
@@ -180,7 +180,7 @@ class Runner:
 
     async def _run_stage(self, node: Node, results: dict[str, Output], fingerprints: dict[str, dict]) -> Output:
         started = time.perf_counter()
-        if cuda := _cuda():
+        if cuda := loaded_cuda():
             cuda.reset_peak_memory_stats()
         base = base_payload(node, fingerprints, self.prompts)
         fixed = {p: results[u] for p, u in node.needs.items() if u != node.for_each}

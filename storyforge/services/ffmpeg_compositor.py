@@ -170,12 +170,10 @@ class FFmpegCompositor(Service):
                 f"ratio={p.duck_ratio}:attack={p.duck_attack_ms}:release={p.duck_release_ms}[ducked]"
             )
             graph.append(f"[floor]volume={floor:.6f}[under]")
-            if stem is None:
-                graph.append(f"[voice][ducked][under]amix=inputs=3:normalize=0,atrim=duration={d}[aout]")
-            else:  # the music as mixed | the bed as it would have been without ducking, each downmixed to mono
+            graph.append(f"[ducked][under]amix=inputs=2:normalize=0{',asplit=2[music][wet]' if stem else '[music]'}")
+            graph.append(f"[voice][music]amix=inputs=2:normalize=0,atrim=duration={d}[aout]")
+            if stem is not None:  # the music as mixed | the bed as it would have been without ducking, each in mono
                 mono = "pan=mono|c0=0.5*c0+0.5*c1"
-                graph.append("[ducked][under]amix=inputs=2:normalize=0,asplit=2[music][wet]")
-                graph.append(f"[voice][music]amix=inputs=2:normalize=0,atrim=duration={d}[aout]")
                 graph.append(f"[wet]{mono}[wetm];[bare]{mono}[drym]")
                 graph.append(f"[wetm][drym]join=inputs=2:channel_layout=stereo,aresample={p.stem_rate},atrim=duration={d}[stem]")
                 stem_args = ["-map", "[stem]", "-c:a", "pcm_s16le", str(stem)]

@@ -151,7 +151,7 @@ def test_the_music_stem_measures_the_ducking_depth(rendered):
     # then adds ~0.5 dB over the 15 dB floor (measured 14.5); never deeper than the floor
     assert 14.0 <= duck_depth(video, tmp / DUCKING_WAV) <= 15.0
     assert duck_depth(video.model_copy(update={"timeline": tl.model_copy(update={"entries": []})}), tmp / DUCKING_WAV) is None
-    assert quality_figures([video], tmp, {})["duck_depth_db"] is None  # no stem among the extras: no music
+    assert quality_figures([video], tmp)["duck_depth_db"] is None  # no stem among the extras: no music
 
 
 def test_no_music_writes_no_stem(tmp_path):
