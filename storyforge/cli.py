@@ -2,7 +2,8 @@
 
 Before Hydra starts: `.env` is read, `profile=auto` is resolved by GPU detection, and the recipes are
 registered. A bad input or config prints one line (`storyforge: error: ... Fix: ...`) and exits with 2; a
-stage that fails exits with 1 and leaves every finished item in the cache, so the same command resumes.
+stage that fails exits with 1 and leaves every finished item in the cache, so the same command resumes; so does
+Ctrl-C (exit 130), which stops the run's ffmpeg processes with it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _task(cfg: DictConfig) -> None:
     log.info("profile: %s (%s)", cfg.get("profile_name"), reason)
     try:
         result = run_pipeline(cfg, run_dir, profile_reason=reason)
+    except KeyboardInterrupt:  # Ctrl-C: the run was cancelled, its child processes killed
+        _fail(f"interrupted. Finished items are cached: run the same command to resume (run directory {run_dir}).", 130)
     except (StoryforgeError, StageFailed) as exc:
         message = str(exc)
         if isinstance(exc, StageFailed):

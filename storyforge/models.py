@@ -269,6 +269,7 @@ class TimelineEntry(_Model):
     motion: Motion = Field(Motion.none, description="Ken Burns movement over a still")
     zoom: float = Field(1.0, description="Largest zoom factor reached by the movement")
     narration_start_s: float = Field(description="When its narration starts, in video time")
+    narration_offset_s: float = Field(0.0, description="When its narration starts, from the shot's start")
     narration_duration_s: float = Field(description="Length of its narration audio")
     text: str = Field(description="Narration text (for subtitles)")
 
@@ -290,6 +291,66 @@ class Timeline(_Model):
     width: int = Field(description="Frame width in pixels")
     height: int = Field(description="Frame height in pixels")
     fps: int = Field(description="Frames per second")
+
+
+class PieceSource(_Model):
+    """One shot's picture as a piece shows it: which frames of the shot's slot, and how it moves over them."""
+
+    media: Artifact = Field(description="The shot's still (PNG) or clip (MP4); only its digest enters cache keys")
+    is_clip: bool = Field(False, description="True when media is a moving clip")
+    motion: Motion = Field(Motion.none, description="Ken Burns movement over a still")
+    zoom: float = Field(1.0, description="Largest zoom factor reached by the movement")
+    slot_frames: int = Field(description="Length of the shot's whole slot in frames: the movement spans it")
+    first_frame: int = Field(description="First frame of the slot this piece shows (0-based)")
+
+
+class Piece(_Model):
+    """A stretch of the film rendered on its own and joined to its neighbours by stream copy: the body of one
+    shot, or the transition between two shots rendered from the edges of both. Its fields are what it shows,
+    not where it sits in the film, so a shot that only moves in time keeps its cached piece."""
+
+    id: str = Field(description="'s01_02' for a shot's body, 's01_02-s01_03' for the transition into s01_03")
+    transition: Transition = Field(Transition.none, description="none for a body; crossfade or fade_black for a join")
+    frames: int = Field(description="Length in frames")
+    sources: list[PieceSource] = Field(description="The shot (a body), or the outgoing and incoming shots (a join)")
+    width: int = Field(description="Frame width in pixels")
+    height: int = Field(description="Frame height in pixels")
+    fps: int = Field(description="Frames per second")
+    cues: list[SubtitleCue] = Field(default_factory=list, description="Subtitles burned in, in piece time (burn-in only)")
+
+    @property
+    def shots(self) -> list[str]:
+        return self.id.split("-")
+
+
+class Edit(_Model):
+    """The film planned as data: the timeline, its subtitles, and the pieces that make its picture."""
+
+    timeline: Timeline = Field(description="What plays when")
+    subtitles: Artifact = Field(description="SRT subtitles")
+    webvtt: Artifact = Field(description="WebVTT subtitles")
+    pieces: list[Piece] = Field(description="Shot bodies and transitions in play order")
+    burned_in: bool = Field(False, description="Subtitles are drawn into the picture (the film then has no soft track)")
+
+    def fan_out(self) -> list[Piece]:
+        return self.pieces
+
+
+class Segment(_Model):
+    """One piece rendered: H.264 at the render size and fps, a closed GOP, ready to be joined by stream copy."""
+
+    piece: str = Field(description="Id of the piece it renders")
+    media: Artifact = Field(description="MP4 with one video stream")
+    frames: int = Field(description="Frames it holds")
+
+
+class Soundtrack(_Model):
+    """The film's sound: narration on its shots over the ducked music bed, at the loudness target."""
+
+    audio: Artifact = Field(description="The mix, AAC in an M4A, ready to be muxed by stream copy")
+    duration_s: float = Field(description="Length in seconds (the timeline's)")
+    measured_lufs: float = Field(description="Integrated loudness of the mix before it was brought to the target")
+    extras: list[Artifact] = Field(default_factory=list, description="The music stem (ducking.wav), the per-scene score")
 
 
 class Video(_Model):

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from storyforge import rules
-from storyforge.media import read_wav
 from storyforge.models import ShotList, Story, Video
 
 log = logging.getLogger("storyforge")
@@ -78,20 +77,26 @@ def duck_depth(video: Video, stem: Path, attack_s: float = 0.1, release_s: float
     last `release_s` seconds (a narration clip's trailing silence lets the music come back). None when the
     stem is missing or unreadable, or no span is long enough."""
     try:
-        samples, rate = read_wav(stem)
+        with wave.open(str(stem), "rb") as w:  # read span by span: the stem of a long film need not fit in memory
+            if w.getnchannels() != 2 or w.getsampwidth() != 2:
+                return None
+            rate, total = w.getframerate(), w.getnframes()
+            power, count = np.zeros(2), 0
+            for e in video.timeline.entries:
+                a = round((e.narration_start_s + attack_s) * rate)
+                b = min(round((e.narration_start_s + e.narration_duration_s - release_s) * rate), total)
+                if b <= a:
+                    continue
+                w.setpos(a)
+                span = np.frombuffer(w.readframes(b - a), "<i2").reshape(-1, 2).astype(np.float64) / 32768
+                power += np.square(span).sum(axis=0)
+                count += len(span)
     except (OSError, EOFError, ValueError, wave.Error) as exc:
         log.warning("could not read the music stem %s: %s", stem.name, exc)
         return None
-    if samples.ndim != 2 or samples.shape[1] != 2:
+    if not count:
         return None
-    spans = [
-        (round((e.narration_start_s + attack_s) * rate), round((e.narration_start_s + e.narration_duration_s - release_s) * rate))
-        for e in video.timeline.entries
-    ]
-    picked = [samples[a:b] for a, b in spans if b > a]
-    if not picked:
-        return None
-    power = np.square(np.concatenate(picked), dtype=np.float64).mean(axis=0)  # mean square: as mixed, not ducked
+    power /= count  # mean square: as mixed, not ducked
     if power[1] <= 0:
         return None  # no music under the narration to duck
     return round(10 * math.log10(power[1] / max(power[0], 1e-12)), 1)

@@ -11,7 +11,18 @@ import math
 import textwrap
 from dataclasses import dataclass
 
-from storyforge.models import Motion, NarrationClip, Shot, SubtitleCue, Timeline, TimelineEntry, Transition
+from storyforge.models import (
+    Motion,
+    NarrationClip,
+    Piece,
+    PieceSource,
+    Shot,
+    ShotVisual,
+    SubtitleCue,
+    Timeline,
+    TimelineEntry,
+    Transition,
+)
 
 MAX_LINE = 42  # characters per subtitle line
 MAX_LINES = 2  # lines per cue
@@ -92,6 +103,7 @@ def build_timeline(
                 motion=motion,
                 zoom=zoom,
                 narration_start_s=round(start + lead, 6),
+                narration_offset_s=round(lead, 6),
                 narration_duration_s=spoken,
                 text=clip.text if clip else "",
             )
@@ -101,19 +113,78 @@ def build_timeline(
     return Timeline(entries=entries, cues=cues, duration_s=round(start_frame / fps, 6), width=width, height=height, fps=fps)
 
 
-def cues_for(entry: TimelineEntry) -> list[SubtitleCue]:
-    """Split one narration into cues of at most 2 lines of 42 characters, timed by their share of the text."""
+def shot_cues(entry: TimelineEntry) -> list[SubtitleCue]:
+    """One narration split into cues of at most 2 lines of 42 characters, timed by their share of the text, in
+    the shot's own time (0 = the shot starts): the same cues wherever the shot sits in the film."""
     if not entry.text.strip() or entry.narration_duration_s <= 0:
         return []
     lines = textwrap.wrap(entry.text, MAX_LINE, break_long_words=True)
     chunks = ["\n".join(lines[i : i + MAX_LINES]) for i in range(0, len(lines), MAX_LINES)]
     total = sum(len(c) for c in chunks)
-    cues, t = [], entry.narration_start_s
+    cues, t = [], entry.narration_offset_s
     for chunk in chunks:
         length = entry.narration_duration_s * len(chunk) / total
-        cues.append(SubtitleCue(start_s=round(t, 3), end_s=round(t + length, 3), text=chunk))
+        cues.append(SubtitleCue(start_s=t, end_s=t + length, text=chunk))
         t += length
     return cues
+
+
+def cues_for(entry: TimelineEntry) -> list[SubtitleCue]:
+    """The shot's cues in video time."""
+    return [
+        SubtitleCue(start_s=round(entry.start_s + c.start_s, 3), end_s=round(entry.start_s + c.end_s, 3), text=c.text)
+        for c in shot_cues(entry)
+    ]
+
+
+def plan_pieces(timeline: Timeline, visuals: dict[str, ShotVisual], burn_subtitles: bool = False) -> list[Piece]:
+    """The film's picture as pieces in play order: each shot's body (its slot less the transitions at its ends)
+    and, where two shots overlap, the transition rendered from the edges of both. Cuts need no piece. With
+    `burn_subtitles`, each piece carries the cues that fall inside it, in its own time."""
+    fps, entries = timeline.fps, timeline.entries
+    slot = [round(e.duration_s * fps) for e in entries]
+    into = [round(e.transition_s * fps) for e in entries] + [0]  # frames shared with the shot before
+
+    def piece(pid: str, transition: Transition, frames: int, sources: list[tuple[int, int]]) -> Piece:
+        cues = []
+        for i, first in sources if burn_subtitles else ():
+            window_start, window_end = first / fps, (first + frames) / fps
+            for c in shot_cues(entries[i]):
+                start, end = max(c.start_s, window_start), min(c.end_s, window_end)
+                if end - start > 0.0005:
+                    cues.append(
+                        SubtitleCue(start_s=round(start - window_start, 3), end_s=round(end - window_start, 3), text=c.text)
+                    )
+        return Piece(
+            id=pid,
+            transition=transition,
+            frames=frames,
+            sources=[
+                PieceSource(
+                    media=visuals[entries[i].shot_id].media,
+                    is_clip=visuals[entries[i].shot_id].is_clip,
+                    motion=entries[i].motion,
+                    zoom=entries[i].zoom,
+                    slot_frames=slot[i],
+                    first_frame=first,
+                )
+                for i, first in sources
+            ],
+            width=timeline.width,
+            height=timeline.height,
+            fps=fps,
+            cues=sorted(cues, key=lambda c: c.start_s),
+        )
+
+    pieces = []
+    for i, entry in enumerate(entries):
+        if into[i]:
+            before = entries[i - 1].shot_id
+            pieces.append(
+                piece(f"{before}-{entry.shot_id}", entry.transition_in, into[i], [(i - 1, slot[i - 1] - into[i]), (i, 0)])
+            )
+        pieces.append(piece(entry.shot_id, Transition.none, slot[i] - into[i] - into[i + 1], [(i, into[i])]))
+    return pieces
 
 
 def _stamp(seconds: float, sep: str) -> str:

@@ -9,7 +9,7 @@ from storyforge.errors import StageFailed
 from storyforge.services.ffmpeg import probe
 from storyforge.services.storyboard import StoryboardVideo
 from tests.conftest import FIXTURES
-from tests.services.test_ffmpeg_compositor import loudness
+from tests.services.test_ffmpeg_compositor import black_spans, loudness, overlaps
 
 STORY = (f"story={FIXTURES / 'two_scenes.txt'}", "++stages.plan.shot_words=12")  # 2 scenes, 2 shots each
 
@@ -36,9 +36,12 @@ def test_video_has_streams_and_the_timeline_duration(run):
     srt = (result.run_dir / "subtitles.srt").read_text()
     assert "Anna tied the last knot" in srt
     assert (result.run_dir / "subtitles.vtt").read_text().startswith("WEBVTT")
-    graph = (result.run_dir / "filtergraph.txt").read_text()
-    assert "zoompan" in graph and "xfade=transition=fade:" in graph and "xfade=transition=fadeblack" in graph
-    assert "sidechaincompress" in graph
+    pieces = json.loads((result.run_dir / "edit.json").read_text())["pieces"]
+    assert [p["transition"] for p in pieces if p["transition"] != "none"] == ["crossfade", "fade_black", "crossfade"]
+    assert sorted(p.stem for p in (result.run_dir / "segments").glob("*.mp4")) == sorted(p["id"] for p in pieces)
+    scene_two = next(e for e in timeline["entries"] if e["transition_in"] == "fade_black")
+    assert overlaps(black_spans(result.video), scene_two["start_s"], scene_two["start_s"] + scene_two["transition_s"])
+    assert "sidechaincompress" in (result.run_dir / "filtergraph.txt").read_text()
     assert abs(loudness(result.video) + 16.0) <= 1.0
 
 
@@ -49,7 +52,11 @@ def test_second_run_is_all_hits_and_identical(run):
     assert second.manifest.outputs == first.manifest.outputs  # same bytes, by digest
 
 
-def test_editing_one_shot_reruns_only_that_shot_and_the_mix(run):
+def redone(result, stage: str) -> list[str]:
+    return [i.item for i in result.manifest.stages[stage].items if not i.hit]
+
+
+def test_editing_one_shot_reruns_only_that_shot_its_transitions_and_the_join(run):
     run(*STORY)
     redrawn = run(*STORY, '+stages.shots.edits.s01_02.description="A red kite high over a green meadow"')
     assert misses(redrawn) == {
@@ -60,12 +67,29 @@ def test_editing_one_shot_reruns_only_that_shot_and_the_mix(run):
         "shots": 1,
         "visuals": 1,
         "narration": 0,
-        "compose": 1,
+        "compose": 1,  # the edit as data: cheap
+        "segments": 3,
+        "mix": 0,  # the picture changed, not the sound
+        "film": 1,
     }
-    assert [i.item for i in redrawn.manifest.stages["visuals"].items if not i.hit] == ["s01_02"]
-    reworded = run(*STORY, '+stages.shots.edits.s01_02.narration="Tom said nothing at all."')
-    assert misses(reworded)["narration"] == 1 and misses(reworded)["visuals"] == 1
-    assert "Tom said nothing at all." in (reworded.run_dir / "subtitles.srt").read_text()
+    assert redone(redrawn, "visuals") == ["s01_02"]
+    assert redone(redrawn, "segments") == ["s01_01-s01_02", "s01_02", "s01_02-s02_01"]  # the shot and its transitions
+
+
+def test_a_narration_edit_rerenders_only_segments_whose_length_changed(run):
+    first = run(*STORY)
+    reworded = run(
+        *STORY, '+stages.shots.edits.s01_01.narration="Tom said nothing at all, and then nothing again, for a long while."'
+    )
+    assert misses(reworded)["narration"] == 1 and misses(reworded)["visuals"] == 1  # the storyboard card shows the text
+    assert "Tom said nothing at all" in (reworded.run_dir / "subtitles.srt").read_text()
+    before, after = first.manifest.stages["segments"].items, reworded.manifest.stages["segments"].items
+    changed_slot = {"s01_01", "s01_01-s01_02"}  # the body and the transition out of the edited shot
+    assert set(redone(reworded, "segments")) == changed_slot
+    assert {i.item for i in before} == {i.item for i in after}
+    last = [json.loads((r.run_dir / "video.json").read_text())["timeline"]["entries"][-1]["start_s"] for r in (first, reworded)]
+    assert last[0] != last[1]  # every later shot moved, and kept its cached segments
+    assert misses(reworded)["mix"] == 1 and misses(reworded)["film"] == 1
 
 
 def test_a_failed_run_resumes_with_finished_items_as_hits(run, monkeypatch):
@@ -104,7 +128,7 @@ def test_a_corrupt_blob_is_recomputed_not_served(run, cache_dir):
     blob.chmod(0o644)
     blob.write_bytes(b"not a video")
     again = run(*STORY)
-    assert misses(again)["compose"] == 1 and misses(again)["visuals"] == 0
+    assert misses(again)["film"] == 1 and misses(again)["segments"] == 0 and misses(again)["visuals"] == 0
     assert probe(again.video)["duration"] > 1
 
 
@@ -129,5 +153,5 @@ def test_a_new_prompt_set_reruns_the_llm_stages_and_reuses_identical_results(run
     v2 = run(*STORY, "prompts=v2")
     m = misses(v2)
     assert m["story"] == 1 and m["scenes"] == 1 and m["plan"] == 2  # the prompt text is part of their keys
-    assert m["narration"] == 0 and m["compose"] == 0  # the rule-based planner gave the same bytes: nothing downstream re-runs
+    assert m["narration"] == 0 and m["compose"] == 0 and m["film"] == 0  # the rule-based planner gave the same bytes
     assert m["visuals"] == len(v2.outputs["shots"].value.shots)  # the picture prompt changed too

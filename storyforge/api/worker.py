@@ -1,8 +1,9 @@
 """Workers: each takes the oldest queued job, runs it through the same engine as the CLI (so finished stages
 are cache hits when a job is resumed or re-submitted), and writes progress, status and a log for the API.
 
-Cancellation and shutdown are cooperative: they take effect at the job's next engine event (a finished item
-or stage); what finished before stays cached. A job whose worker stops goes back to the queue.
+Cancellation and shutdown take effect within a fraction of a second: the engine asks the reporter a few times a
+second (`Reporter.tick`) and the run is cancelled there, its ffmpeg processes killed; what finished before stays
+cached. A job whose worker stops goes back to the queue.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ class Worker:
         stages: dict[str, dict] = json.loads(job["stages"] or "{}")
 
         def on_event(event: dict) -> None:
+            if event["event"] == "tick":  # a few times a second, also in the middle of a long unit
+                stop_if_asked()
+                return
             name = event["stage"]
             stage = stages.setdefault(name, {"items": 0, "done": 0, "hits": 0, "misses": 0, "finished": False, "seconds": None})
             if event["event"] == "stage_started":
@@ -101,6 +105,9 @@ class Worker:
             else:
                 stage.update(finished=True, hits=event["hits"], misses=event["misses"], seconds=event["seconds"])
             self.store.update(job_id, stages=stages)
+            stop_if_asked()
+
+        def stop_if_asked() -> None:
             if self.store.cancel_requested(job_id):
                 raise JobCancelled()
             if self._stop.is_set():

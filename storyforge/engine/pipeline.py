@@ -26,7 +26,7 @@ from storyforge.engine.executor import build_executor
 from storyforge.engine.graph import SERVICE_KEYS, build_graph
 from storyforge.engine.progress import Reporter
 from storyforge.engine.runner import Output, Runner
-from storyforge.errors import ConfigError, StageFailed, StoryforgeError, first_error
+from storyforge.errors import ConfigError, first_error
 from storyforge.models import RunManifest
 from storyforge.quality import quality_figures
 from storyforge.resources import resource_dir, source_root
@@ -144,9 +144,7 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
         first = first_error(exc)
         status, error = getattr(first, "run_status", "failed"), str(first)  # a stop on request is not a failure
         (run_dir / "error.log").write_text("".join(traceback.format_exception(first)), encoding="utf-8")
-        if isinstance(first, (StageFailed, StoryforgeError, KeyboardInterrupt)):
-            raise first from None
-        raise
+        raise first from None  # the error itself (with its own traceback), not anyio's exception group
     finally:
         executor.close()
         reporter.close()

@@ -49,6 +49,12 @@ class Reporter:
         log.info("✔ %s: %d hit, %d miss, %.2fs", stage, record.hits, record.misses, record.seconds)
         self._emit(event="stage_finished", stage=stage, hits=record.hits, misses=record.misses, seconds=record.seconds)
 
+    def tick(self) -> None:
+        """Called a few times a second while a run is going: a front end can raise here to stop it (the run is
+        cancelled at once, child processes included) even while a long unit is in progress."""
+        if self.on_event:
+            self._emit(event="tick")
+
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()

@@ -14,7 +14,7 @@ The driver keeps everything else: cache keys, hits, chaining (`previous`), the s
 run gives the same outputs as `executor=local`. What happens in an actor comes back with its output: the
 stage's error (with the actor's traceback as a note), its log lines, its LLM call records, its GPU peak.
 Actors write files to a scratch folder inside the cache, which on a cluster must be shared storage (the same
-path on every node) -- see README, "Scaling out". Whole stages (ingest, scenes, music, compose) stay in the
+path on every node) -- see README, "Scaling out". Whole stages (ingest, scenes, music, compose, mix, film) stay in the
 driver.
 """
 

@@ -4,7 +4,8 @@ memoised in the cache.
 A unit is a whole stage, or one item of a `for_each` stage. Its key hashes the stage target and version, the
 params that shape output, the fingerprints of the services it uses, its prompt templates, a seed derived from
 (run seed, item id), and the content digests of its inputs. A unit that finishes is committed to the cache at
-once, so a run that dies later resumes from there. Results keep story order however they finish.
+once, so a run that dies later resumes from there. Results keep story order however they finish. When an item
+of a `for_each` stage fails, its siblings still finish (and are cached) before the stage raises the first failure.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Output:
     digest: str
 
 
+TICK_S = 0.25  # how often the reporter is asked whether the run should stop (Reporter.tick)
 _FLIGHTS: dict[tuple[str, str], threading.Lock] = {}
 _FLIGHTS_LOCK = threading.Lock()
 
@@ -173,9 +175,17 @@ class Runner:
                 if users[use] == 0:
                     await anyio.to_thread.run_sync(self.graph.services[use].close)
 
-        async with anyio.create_task_group() as tg:
-            for name in self.graph.order:
-                tg.start_soon(run_node, self.graph.nodes[name])
+        async def tick() -> None:  # lets a front end stop the run between events (a cancelled job, a stopping server)
+            while True:
+                await anyio.sleep(TICK_S)
+                self.reporter.tick()
+
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(tick)
+            async with anyio.create_task_group() as tg:
+                for name in self.graph.order:
+                    tg.start_soon(run_node, self.graph.nodes[name])
+            outer.cancel_scope.cancel()
         return results
 
     async def _run_stage(self, node: Node, results: dict[str, Output], fingerprints: dict[str, dict]) -> Output:
@@ -196,9 +206,14 @@ class Runner:
         self.reporter.stage_started(node.name, len(units) if node.for_each else 0)
         records: list[ItemRecord | None] = [None] * len(units)
         values: list[Any] = [None] * len(units)
+        failed: dict[int, Exception] = {}
 
         async def run_unit(i: int, item: str, inputs: dict[str, Output]) -> None:
-            values[i], records[i] = await self._unit(node, base, item, inputs)
+            try:
+                values[i], records[i] = await self._unit(node, base, item, inputs)
+            except Exception as exc:  # the other items go on and are cached; the first failure is raised after them
+                failed[i] = exc
+                return
             self.reporter.item_done(node.name, records[i].hit)
 
         async def run_chain(members: list[int]) -> None:
@@ -206,6 +221,8 @@ class Runner:
             for k, i in enumerate(members):
                 item, inputs = units[i]
                 if k:
+                    if members[k - 1] in failed:
+                        return
                     inputs = {**inputs, "previous": Output(values[members[k - 1]], records[members[k - 1]].output)}
                 await run_unit(i, item, inputs)
 
@@ -224,6 +241,8 @@ class Runner:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.executor.stage_done(node)
+        if failed:
+            raise failed[min(failed)]
 
         if node.for_each is None:
             out = Output(values[0], records[0].output)

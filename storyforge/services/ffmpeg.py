@@ -1,15 +1,21 @@
 """Finding and running ffmpeg, and probing media without ffprobe (the imageio-ffmpeg wheel ships none).
 
-ffmpeg comes from the `imageio-ffmpeg` wheel unless `STORYFORGE_FFMPEG` names another binary.
+ffmpeg comes from the `imageio-ffmpeg` wheel unless `STORYFORGE_FFMPEG` names another binary. `ffmpeg()` runs
+it without blocking the event loop, in a process group of its own that is killed at once when the run is
+cancelled (a cancelled job, Ctrl-C, a stopping server), so no ffmpeg outlives the work that started it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import tempfile
 from functools import cache
 from pathlib import Path
+
+import anyio
 
 from storyforge.errors import StoryforgeError
 
@@ -37,13 +43,58 @@ def run_ffmpeg(args: list[str], log_file: Path | None = None, timeout_s: float |
             f"ffmpeg ran past its {timeout_s:.0f} s limit.", "raise compositor.timeout_s, or report the hang."
         ) from exc
     if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
-        if log_file is not None:
-            log_file.write_text(" ".join(cmd) + "\n\n" + proc.stderr, encoding="utf-8")
-        raise FFmpegError(
-            f"ffmpeg failed (exit {proc.returncode}): {tail or 'no output'}",
-            f"see {log_file} for the full command and log." if log_file else "",
+        raise _failure(cmd, proc.returncode, proc.stderr, log_file)
+
+
+def _failure(cmd: list[str], code: int, stderr: str, log_file: Path | None) -> FFmpegError:
+    lines = stderr.strip().splitlines()  # the first lines say what went wrong, the rest what followed from it
+    tail = "\n".join(lines[:3]) + (f"\n... ({len(lines) - 3} more lines)" if len(lines) > 3 else "")
+    if log_file is not None:
+        log_file.write_text(" ".join(cmd) + "\n\n" + stderr, encoding="utf-8")
+    if "No space left on device" in stderr:
+        return FFmpegError(
+            "the disk is full: ffmpeg could not write its output.",
+            "free some space (storyforge-cache gc drops what no run refers to) or point cache.dir at a larger disk; "
+            "the same command then resumes.",
         )
+    return FFmpegError(
+        f"ffmpeg failed (exit {code}): {tail or 'no output'}",
+        f"see {log_file} for the full command and log." if log_file else "",
+    )
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def ffmpeg(args: list[str], log_file: Path | None = None, timeout_s: float | None = None, loglevel: str = "error") -> str:
+    """`run_ffmpeg` for async code: the event loop stays free, and cancelling the caller (or the timeout) kills
+    ffmpeg's whole process group before this returns. Returns what ffmpeg wrote to stderr."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", loglevel, "-y", *args]
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty ffmpeg can never block on it
+        process = await anyio.open_process(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
+        try:
+            with anyio.fail_after(timeout_s):
+                code = await process.wait()
+        except BaseException as exc:
+            _kill_group(process.pid)
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+            if isinstance(exc, TimeoutError):
+                raise FFmpegError(
+                    f"ffmpeg ran past its {timeout_s:.0f} s limit.", "raise compositor.timeout_s, or report the hang."
+                ) from None
+            raise
+        err.seek(0)
+        report = err.read().decode("utf-8", "replace")
+    if code != 0:
+        raise _failure(cmd, code, report, log_file)
+    return report
 
 
 def probe(path: Path) -> dict:
@@ -70,25 +121,28 @@ def probe(path: Path) -> dict:
     return {"duration": duration, "streams": streams}
 
 
+LOUDNESS_ARGS = ["-map", "0:a:0", "-af", "ebur128=framelog=quiet", "-f", "null", "-"]
+
+
+def _integrated(report: str) -> float | None:
+    found = re.findall(r"I:\s+(-?[\d.]+|-inf) LUFS", report)
+    return None if not found else float(found[-1]) if found[-1] != "-inf" else -70.0
+
+
+async def measure_loudness(path: Path, log_file: Path, timeout_s: float | None = None) -> float:
+    """`integrated_loudness` for async code (cancellable)."""
+    measured = _integrated(await ffmpeg(["-i", str(path), *LOUDNESS_ARGS], log_file, timeout_s, loglevel="info"))
+    if measured is None:
+        raise FFmpegError("ffmpeg's loudness measurement found no audio.", f"check {path.name}.")
+    return measured
+
+
 def integrated_loudness(path: Path, log_file: Path, timeout_s: float | None = None) -> float:
     """Integrated loudness (EBU R128, LUFS) of a file's audio, measured by ffmpeg's ebur128 filter."""
-    cmd = [
-        ffmpeg_exe(),
-        "-hide_banner",
-        "-nostdin",
-        "-i",
-        str(path),
-        "-map",
-        "0:a:0",
-        "-af",
-        "ebur128=framelog=quiet",
-        "-f",
-        "null",
-        "-",
-    ]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), *LOUDNESS_ARGS]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
-    found = re.findall(r"I:\s+(-?[\d.]+|-inf) LUFS", proc.stderr)
-    if proc.returncode != 0 or not found:
+    measured = _integrated(proc.stderr)
+    if proc.returncode != 0 or measured is None:
         log_file.write_text(" ".join(cmd) + "\n\n" + proc.stderr, encoding="utf-8")
         raise FFmpegError("ffmpeg's loudness measurement failed.", f"see {log_file}.")
-    return float(found[-1]) if found[-1] != "-inf" else -70.0
+    return measured

@@ -1,36 +1,55 @@
-"""`compositor=ffmpeg`: the timeline rendered by one ffmpeg filter graph per output.
+"""`compositor=ffmpeg`: the film made from pieces rendered on their own, a sound mix, and a stream-copy join.
 
-Three ffmpeg runs, all driven by the `Timeline`:
-1. the audio mix: narration placed on its shots; the music bed made loop-seamless (its tail crossfaded into its
-   head), looped or trimmed to the video, faded in and out, and ducked under the narration with
-   `sidechaincompress`; beside it, in the same run, `ducking.wav`: the music as it went into the mix next to
-   the same music had it not been ducked (storyforge/quality.py measures the ducking depth from it);
-2. an EBU R128 (`ebur128`) measuring pass over that mix. We measure with ebur128 and apply the exact gain
-   rather than run `loudnorm` twice: loudnorm resamples to 192 kHz and cost 18 s of a 46 s render here, and
-   in its linear mode it applies a constant gain anyway;
-3. the video: Ken Burns motion on stills (upscaled first so the motion does not jitter), clips trimmed, slowed or
-   held to fit their slot, `xfade` crossfades within a scene and fades through black between scenes, subtitles
-   as a soft track (or burned in), the mix brought to the target loudness with the gain measured in pass 2 and
-   a true-peak limiter, H.264/AAC with `+faststart`. The filter graph is written next to the output for debugging.
+- **Segments** (`render_segment`): one piece of the film (storyforge/timeline.py `plan_pieces`) per ffmpeg run:
+  a shot's body (its still with Ken Burns motion, or its clip trimmed, slowed or held, over the frames of its
+  slot the piece shows), or a transition (`xfade` crossfade or fade through black) rendered from the edges of
+  its two shots only; subtitles burned in per piece on request. H.264 at the render size and fps with the same
+  encoder settings every time, so every piece is a closed GOP that joins the others without re-encoding. Pieces
+  render in parallel, as many at once as the machine has cores (`max_concurrency`).
+- **Sound** (`mix`): the narration laid into one track in Python, clip by clip in play order (memory: one clip;
+  time: linear in the clips); then one ffmpeg graph of constant size over two inputs: the music bed made
+  loop-seamless (its tail crossfaded into its head), looped or trimmed to the film, faded in and out, ducked
+  under the narration with `sidechaincompress`; beside the mix, `ducking.wav`: the music as mixed next to the
+  same music had it not been ducked (storyforge/quality.py measures the ducking depth from it). The mix is
+  measured with EBU R128 (`ebur128`) and brought to the target with the exact gain and a true-peak limiter,
+  then encoded to AAC once. We measure and apply the gain rather than run `loudnorm` twice: loudnorm resamples
+  to 192 kHz and cost 18 s of a 46 s render here, and in its linear mode it applies a constant gain anyway.
+- **The film** (`assemble`): the segments joined by ffmpeg's concat demuxer and muxed with the sound and the
+  soft subtitle track, all by stream copy: about a copy of the film's bytes.
+
+Every ffmpeg runs in a process group of its own that a cancelled run kills at once (storyforge/services/ffmpeg.py).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import wave
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from pathlib import Path
 
 import anyio
 import numpy as np
+from PIL import Image
 
 from storyforge import text as tx
-from storyforge.engine.contract import Service, knob
+from storyforge.engine.contract import Service, gather, knob
 from storyforge.errors import StoryforgeError
-from storyforge.media import system_font, write_wav
-from storyforge.models import ModelProvider, Motion, MusicTrack, NarrationClip, ShotVisual, Timeline, Transition
+from storyforge.media import resample, system_font, write_wav
+from storyforge.models import (
+    ModelProvider,
+    Motion,
+    MusicTrack,
+    NarrationClip,
+    Piece,
+    PieceSource,
+    ShotVisual,
+    Timeline,
+    Transition,
+)
 from storyforge.quality import DUCKING_WAV
-from storyforge.services.ffmpeg import integrated_loudness, probe, run_ffmpeg
+from storyforge.services.ffmpeg import FFmpegError, ffmpeg, measure_loudness, probe
+from storyforge.timeline import plan_pieces, to_srt
 
 
 def seamless_loop(src: Path, out: Path, crossfade_s: float) -> Path:
@@ -52,12 +71,71 @@ def seamless_loop(src: Path, out: Path, crossfade_s: float) -> Path:
     return write_wav(out, body, rate)
 
 
+def lay_narration(timeline: Timeline, narration: dict[str, NarrationClip], out: Path) -> Path | None:
+    """Every narration clip at its place in one 16-bit WAV as long as the film, written as it goes: memory holds
+    one clip, time grows linearly with the clips. The track takes the rate most clips have (others are
+    resampled) and is mono unless a clip is stereo. None when nothing is narrated."""
+    placed = [(e.narration_start_s, narration[e.shot_id]) for e in timeline.entries if e.shot_id in narration]
+    if not placed:
+        return None
+    headers = {}
+    for _, clip in placed:
+        with wave.open(str(clip.audio.path), "rb") as w:
+            headers[clip.shot_id] = (w.getframerate(), w.getnchannels())
+    rate = Counter(r for r, _ in headers.values()).most_common(1)[0][0]
+    channels = max(c for _, c in headers.values())
+    total = math.ceil(timeline.duration_s * rate)
+    pending = np.zeros((0, channels), dtype=np.float32)  # samples from `written` on, not yet on disk
+    written = 0
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+
+        def flush(upto: int) -> None:
+            nonlocal pending, written
+            upto = min(upto, total)
+            if upto <= written:
+                return
+            if len(pending) < upto - written:
+                pending = np.concatenate([pending, np.zeros((upto - written - len(pending), channels), np.float32)])
+            chunk, pending = pending[: upto - written], pending[upto - written :]
+            w.writeframes((np.clip(chunk, -1, 1) * 32767).astype("<i2").tobytes())
+            written = upto
+
+        for start_s, clip in sorted(placed, key=lambda p: p[0]):
+            with wave.open(str(clip.audio.path), "rb") as r:
+                if r.getsampwidth() != 2:
+                    raise StoryforgeError(
+                        f"narration clip {clip.audio.name} is {8 * r.getsampwidth()}-bit; the mix reads 16-bit WAV.",
+                        "have the TTS backend write 16-bit PCM.",
+                    )
+                data = np.frombuffer(r.readframes(r.getnframes()), "<i2").astype(np.float32) / 32768
+                clip_rate, clip_channels = r.getframerate(), r.getnchannels()
+            data = data.reshape(-1, clip_channels)
+            data = resample(data, clip_rate, rate) if clip_rate != rate else data
+            if clip_channels < channels:
+                data = np.repeat(data, channels, axis=1)
+            start = round(start_s * rate)
+            flush(start)
+            offset = start - written  # >= 0 unless clips overlap (the timeline never makes them overlap)
+            if offset < 0:
+                data, offset = data[-offset:], 0
+            need = offset + len(data)
+            if len(pending) < need:
+                pending = np.concatenate([pending, np.zeros((need - len(pending), channels), np.float32)])
+            pending[offset:need] += data
+        flush(total)
+    return out
+
+
 class FFmpegCompositor(Service):
     provider = ModelProvider.ffmpeg
 
     class Params(Service.Params):
-        max_concurrency: int = knob(1, "Encodes at once (each uses every core)")
-        timeout_s: float = knob(3600.0, "Longest an encode may take before it counts as hung")
+        max_concurrency: int = knob(os.cpu_count() or 1, "Segments rendered at once (default: the machine's cores)")
+        threads: int = knob(0, "x264 threads per segment (0: ffmpeg decides; output is the same either way)")
+        timeout_s: float = knob(3600.0, "Longest one ffmpeg run may take before it counts as hung")
         preset: str = "veryfast"  # x264 preset: ultrafast ... veryslow
         crf: int = 23  # x264 quality (lower is better)
         audio_bitrate: str = "160k"  # AAC bitrate
@@ -91,68 +169,154 @@ class FFmpegCompositor(Service):
         graph_file: Path | None = None,
         log_dir: Path | None = None,
     ) -> float:
-        def work() -> float:
-            log = (log_dir or out.parent) / "ffmpeg-error.log"
-            mix, picture = out.with_name("mix.wav"), out.with_name("picture.mp4")
-            loop = None
-            if music is not None:
-                loop = Path(music.audio.path)  # a track made to the video's length (per-scene score) is used as it is
-                if music.loopable:
-                    loop = seamless_loop(loop, out.with_name("music_loop.wav"), self.params.loop_crossfade_s)
-            stem = out.with_name(DUCKING_WAV) if loop is not None else None
-            audio_args, audio_graph = self.audio_command(timeline, narration, loop, mix, stem)
-            clip_lengths = {sid: probe(Path(v.media.path))["duration"] for sid, v in visuals.items() if v.is_clip}
-            video_args, video_graph = self.video_command(
-                timeline, visuals, clip_lengths, subtitles if burn_subtitles else None, picture
+        """The whole film in one call and without the cache (for benchmarks and tests): every piece rendered at
+        once under the limiter, the mix beside them, then the join. The pipeline does the same through its
+        cached stages (compose, segments, mix, film). Returns the film's measured duration."""
+        work = out.with_name(f"{out.stem}.parts")
+        work.mkdir(parents=True, exist_ok=True)
+        pieces = plan_pieces(timeline, visuals, burn_subtitles)
+        bed = None if music is None else Path(music.audio.path)
+        stem = out.with_name(DUCKING_WAV)
+
+        async def sound() -> None:
+            await self.mix(timeline, narration, bed, music is None or music.loopable, work / "mix.m4a", stem, graph_file, log_dir)
+
+        async def picture() -> list[Path]:
+            return await gather(lambda p: self.render_segment(p, work / f"{p.id}.mp4", log_dir), pieces)
+
+        paths, _ = await gather(lambda job: job(), [picture, sound])
+        return await self.assemble(
+            paths, work / "mix.m4a", None if burn_subtitles else subtitles, timeline.duration_s, out, log_dir
+        )
+
+    # -- segments ----------------------------------------------------------------------------------------------
+
+    async def render_segment(self, piece: Piece, out: Path, log_dir: Path | None = None) -> Path:
+        """One piece of the film into the MP4 `out` (video only, `piece.frames` frames, a closed GOP)."""
+        clip_lengths = [
+            await anyio.to_thread.run_sync(lambda s=s: probe(Path(s.media.path))["duration"]) if s.is_clip else 0.0
+            for s in piece.sources
+        ]
+        graph = [self._source(k, piece, s, length) for k, (s, length) in enumerate(zip(piece.sources, clip_lengths, strict=True))]
+        if len(piece.sources) == 2:
+            kind = "fadeblack" if piece.transition == Transition.fade_black else "fade"
+            graph.append(f"[s0][s1]xfade=transition={kind}:duration={piece.frames / piece.fps:.6f}:offset=0[v]")
+        else:
+            graph.append("[s0]null[v]")
+        if piece.cues:
+            subs = out.with_suffix(".srt")
+            subs.write_text(to_srt(piece.cues), encoding="utf-8")
+            text = " ".join(c.text for c in piece.cues)
+            font = self.params.font or (system_font(tx.language(text)) or ("", ""))[1]
+            style = f"FontSize={self.params.font_size}" + (f",FontName={font}" if font else "")
+            graph.append(f"[v]subtitles=filename='{_escape(subs)}':force_style='{style}'[vout]")
+        else:
+            graph.append("[v]null[vout]")
+        inputs = [a for s in piece.sources for a in ("-i", str(s.media.path))]
+        p = self.params
+        args = [
+            *inputs, "-filter_complex", ";".join(graph), "-sws_flags", p.scaler, "-map", "[vout]", "-an",
+            "-frames:v", str(piece.frames), "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf),
+            "-pix_fmt", "yuv420p", "-r", str(piece.fps), "-threads", str(p.threads), "-f", "mp4", str(out),
+        ]  # fmt: skip
+        log = (log_dir or out.parent) / f"ffmpeg-error-{piece.id}.log"
+        async with self.limiter:
+            try:
+                await ffmpeg(args, log, p.timeout_s)
+            except FFmpegError as exc:
+                if exc.problem.startswith("the disk is full"):
+                    raise
+                broken = [f"{s.media.name}: {why}" for s in piece.sources if (why := unreadable(s))]
+                if broken:
+                    raise FFmpegError(
+                        f"the picture of {'; '.join(broken)}.",
+                        "replace it, or draw it again (cache.refresh=[visuals]); the other segments stay cached.",
+                    ) from exc
+                raise FFmpegError(f"could not render segment {piece.id}: {exc.problem}", exc.fix) from exc
+        return out
+
+    def _source(self, k: int, piece: Piece, source: PieceSource, clip_length: float) -> str:
+        """The filter chain giving frames [first_frame, first_frame + piece.frames) of one shot's slot."""
+        p, w, h, fps, n = self.params, piece.width, piece.height, piece.fps, piece.frames
+        first, slot = source.first_frame, source.slot_frames
+        cover = f"scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1"
+        if source.is_clip:  # too long: trimmed; a little short: slowed down; much too short: the last frame held
+            slot_s = slot / fps
+            slow = clip_length < slot_s <= clip_length * 1.5
+            stretch = f"setpts={slot_s / clip_length:.5f}*PTS,fps={fps}," if slow else ""
+            return (
+                f"[{k}:v]{cover},fps={fps},format=yuv420p,{stretch}tpad=stop_mode=clone:stop=-1,"
+                f"trim=start_frame={first}:end_frame={first + n},setpts=N/{fps}/TB[s{k}]"
             )
-            if graph_file is not None:
-                graph_file.write_text(f"# audio mix\n{audio_graph}\n\n# video\n{video_graph}\n", encoding="utf-8")
+        if source.motion == Motion.none:
+            return f"[{k}:v]{cover},format=yuv420p,loop=loop={n - 1}:size=1,setpts=N/{fps}/TB[s{k}]"
+        big_w, big_h = 2 * round(w * p.upscale / 2), 2 * round(h * p.upscale / 2)
+        z, progress = source.zoom, f"(on+{first})/{max(slot - 1, 1)}"  # the motion spans the whole slot
+        zoom = {Motion.zoom_in: f"1+{z - 1:.4f}*{progress}", Motion.zoom_out: f"{z:.4f}-{z - 1:.4f}*{progress}"}.get(
+            source.motion, f"{z:.4f}"
+        )
+        cx, cy = "(iw-iw/zoom)/2", "(ih-ih/zoom)/2"
+        x = {Motion.pan_left: f"(iw-iw/zoom)*(1-{progress})", Motion.pan_right: f"(iw-iw/zoom)*{progress}"}.get(source.motion, cx)
+        y = {Motion.pan_up: f"(ih-ih/zoom)*(1-{progress})", Motion.pan_down: f"(ih-ih/zoom)*{progress}"}.get(source.motion, cy)
+        return (
+            f"[{k}:v]scale={big_w}:{big_h}:force_original_aspect_ratio=increase,crop={big_w}:{big_h},setsar=1,"
+            f"zoompan=z='{zoom}':x='{x}':y='{y}':d={n}:s={w}x{h}:fps={fps},format=yuv420p,setpts=N/{fps}/TB[s{k}]"
+        )
 
-            def mix_and_measure() -> float:
-                run_ffmpeg(audio_args, log, self.params.timeout_s)
-                return integrated_loudness(mix, log, self.params.timeout_s)
+    # -- sound -------------------------------------------------------------------------------------------------
 
-            with ThreadPoolExecutor(1) as pool:  # the audio mix and its loudness measurement run beside the video encode
-                audio = pool.submit(mix_and_measure)
-                run_ffmpeg(video_args, log, self.params.timeout_s)
-                measured = audio.result()
-            run_ffmpeg(
-                self.mux_command(timeline, picture, mix, measured, None if burn_subtitles else subtitles, out),
+    async def mix(
+        self,
+        timeline: Timeline,
+        narration: dict[str, NarrationClip],
+        music: Path | None,
+        loopable: bool,
+        out: Path,
+        stem: Path | None = None,
+        graph_file: Path | None = None,
+        log_dir: Path | None = None,
+    ) -> float:
+        """The film's sound into `out` (AAC, at the loudness target); with music and a `stem` path, also the music
+        stem (see quality.DUCKING_WAV). Returns the loudness measured before the gain (LUFS)."""
+        p, work = self.params, out.parent
+        log = (log_dir or work) / "ffmpeg-error.log"
+        voice = await anyio.to_thread.run_sync(lay_narration, timeline, narration, work / "narration.wav")
+        if music is not None and loopable:
+            music = await anyio.to_thread.run_sync(seamless_loop, music, work / "music_loop.wav", p.loop_crossfade_s)
+        args, graph = self.mix_command(timeline, voice, music, work / "mix.flac", stem if music is not None else None)
+        if graph_file is not None:
+            graph_file.write_text(f"# the sound mix\n{graph}\n", encoding="utf-8")
+        async with self.limiter:
+            await ffmpeg(args, log, p.timeout_s)
+            measured = await measure_loudness(work / "mix.flac", log, p.timeout_s)
+            gain = max(-40.0, min(40.0, p.loudness_lufs - measured))
+            await ffmpeg(
+                [
+                    "-i", str(work / "mix.flac"),
+                    "-af", f"volume={gain:.2f}dB,alimiter=limit={10 ** (p.true_peak_db / 20):.4f}:attack=5:release=50:level=0",
+                    "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", str(p.sample_rate), "-t", f"{timeline.duration_s:.6f}", str(out),
+                ],
                 log,
-                self.params.timeout_s,
-            )
-            return probe(out)["duration"]
+                p.timeout_s,
+            )  # fmt: skip
+        return measured
 
-        return await anyio.to_thread.run_sync(work, limiter=self.limiter)
-
-    # -- audio -------------------------------------------------------------------------------------------------
-
-    def audio_command(
-        self, tl: Timeline, narration: dict[str, NarrationClip], music: Path | None, out: Path, stem: Path | None = None
+    def mix_command(
+        self, tl: Timeline, voice: Path | None, music: Path | None, out: Path, stem: Path | None = None
     ) -> tuple[list[str], str]:
-        """The mix into `out`; with music and a `stem` path, also the music stem (see `DUCKING_WAV`) into it."""
+        """The mix of the narration track and the music into `out`: a graph of the same size for any film."""
         p, d = self.params, tl.duration_s
-        stem_args: list[str] = []
         fmt = f"aresample={p.sample_rate},aformat=sample_fmts=fltp:channel_layouts=stereo"
         inputs: list[str] = []
         graph: list[str] = []
-        voices = []
-        for entry in tl.entries:
-            clip = narration.get(entry.shot_id)
-            if clip is None:
-                continue
-            i = inputs.count("-i")
-            inputs += ["-i", str(clip.audio.path)]
-            graph.append(f"[{i}:a]{fmt},adelay={round(entry.narration_start_s * 1000)}:all=1[n{i}]")
-            voices.append(f"[n{i}]")
-        if voices:
-            graph.append(
-                f"{''.join(voices)}amix=inputs={len(voices)}:normalize=0,apad=whole_dur={d},atrim=duration={d},asplit=2[voice][sc]"
-            )
+        if voice is not None:
+            inputs += ["-i", str(voice)]
+            graph.append(f"[0:a]{fmt},apad=whole_dur={d},atrim=duration={d},asplit=2[voice][sc]")
         else:
             graph.append(f"anullsrc=r={p.sample_rate}:cl=stereo,atrim=duration={d},asplit=2[voice][sc]")
+        stem_args: list[str] = []
         if music is not None:
-            i = inputs.count("-i")
+            i = len(inputs) // 2
             inputs += ["-i", str(music)]
             with wave.open(str(music), "rb") as w:
                 loop_samples = math.ceil(w.getnframes() / w.getframerate() * p.sample_rate)
@@ -180,105 +344,60 @@ class FFmpegCompositor(Service):
         else:
             graph.append("[sc]anullsink;[voice]anull[aout]")
         text = ";".join(graph)
-        return [
+        args = [
             *inputs,
             "-filter_complex",
             text,
             "-map",
             "[aout]",
             "-c:a",
-            "pcm_s16le",
+            "flac",
             "-ar",
             str(p.sample_rate),
             str(out),
             *stem_args,
-        ], text
-
-    # -- video -------------------------------------------------------------------------------------------------
-
-    def _still(self, i: int, tl: Timeline, entry) -> str:
-        p, w, h, fps = self.params, tl.width, tl.height, tl.fps
-        n = round(entry.duration_s * fps)
-        cover = f"scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1"
-        if entry.motion == Motion.none:
-            return f"[{i}:v]{cover},format=yuv420p,loop=loop={n - 1}:size=1,setpts=N/{fps}/TB[v{i}]"
-        big_w, big_h = 2 * round(w * p.upscale / 2), 2 * round(h * p.upscale / 2)
-        z, last = entry.zoom, max(n - 1, 1)
-        progress = f"on/{last}"
-        zoom = {Motion.zoom_in: f"1+{z - 1:.4f}*{progress}", Motion.zoom_out: f"{z:.4f}-{z - 1:.4f}*{progress}"}.get(
-            entry.motion, f"{z:.4f}"
-        )
-        cx, cy = "(iw-iw/zoom)/2", "(ih-ih/zoom)/2"
-        x = {Motion.pan_left: f"(iw-iw/zoom)*(1-{progress})", Motion.pan_right: f"(iw-iw/zoom)*{progress}"}.get(entry.motion, cx)
-        y = {Motion.pan_up: f"(ih-ih/zoom)*(1-{progress})", Motion.pan_down: f"(ih-ih/zoom)*{progress}"}.get(entry.motion, cy)
-        return (
-            f"[{i}:v]scale={big_w}:{big_h}:force_original_aspect_ratio=increase,crop={big_w}:{big_h},setsar=1,"
-            f"zoompan=z='{zoom}':x='{x}':y='{y}':d={n}:s={w}x{h}:fps={fps},format=yuv420p,setpts=N/{fps}/TB[v{i}]"
-        )
-
-    def _clip(self, i: int, tl: Timeline, entry, length: float) -> str:
-        w, h, fps = tl.width, tl.height, tl.fps
-        n = round(entry.duration_s * fps)
-        fit = f"scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,fps={fps},format=yuv420p"
-        # too long: trimmed; a little short: slowed down; much too short: the last frame held (tpad)
-        slightly_short = length < entry.duration_s <= length * 1.5
-        stretch = f"setpts={entry.duration_s / length:.5f}*PTS,fps={fps}," if slightly_short else ""
-        return f"[{i}:v]{fit},{stretch}tpad=stop_mode=clone:stop=-1,trim=end_frame={n},setpts=N/{fps}/TB[v{i}]"
-
-    def video_command(
-        self, tl: Timeline, visuals: dict[str, ShotVisual], clip_lengths: dict[str, float], burn: Path | None, out: Path
-    ) -> tuple[list[str], str]:
-        """The picture: every shot's still or clip, joined by its transition; subtitles burned in when given."""
-        p = self.params
-        inputs: list[str] = []
-        graph: list[str] = []
-        for i, entry in enumerate(tl.entries):
-            visual = visuals[entry.shot_id]
-            inputs += ["-i", str(visual.media.path)]
-            graph.append(self._clip(i, tl, entry, clip_lengths[entry.shot_id]) if visual.is_clip else self._still(i, tl, entry))
-        acc = "[v0]"
-        for i, entry in enumerate(tl.entries[1:], start=1):
-            if entry.transition_in == Transition.cut or entry.transition_s <= 0:
-                # concat's output counts in microseconds; back to 1/fps so a later xfade sees matching time bases
-                graph.append(f"{acc}[v{i}]concat=n=2:v=1:a=0,settb=1/{tl.fps}[x{i}]")
-            else:
-                kind = "fadeblack" if entry.transition_in == Transition.fade_black else "fade"
-                graph.append(
-                    f"{acc}[v{i}]xfade=transition={kind}:duration={entry.transition_s:.6f}:offset={entry.start_s:.6f}[x{i}]"
-                )
-            acc = f"[x{i}]"
-        burn_filter = ""
-        if burn is not None:
-            font = p.font or (system_font(tx.language(burn.read_text(encoding="utf-8"))) or ("", ""))[1]
-            style = f"FontSize={p.font_size}" + (f",FontName={font}" if font else "")
-            burn_filter = f",subtitles=filename='{_escape(burn)}':force_style='{style}'"
-        graph.append(f"{acc}null{burn_filter}[vout]")
-        text = ";".join(graph)
-        args = [
-            *inputs, "-filter_complex", text, "-sws_flags", p.scaler, "-map", "[vout]", "-an",
-            "-c:v", "libx264", "-preset", p.preset, "-crf", str(p.crf), "-r", str(tl.fps), "-pix_fmt", "yuv420p",
-            "-t", f"{tl.duration_s:.6f}", str(out),
-        ]  # fmt: skip
+        ]
         return args, text
 
-    def mux_command(
-        self, tl: Timeline, picture: Path, mix: Path, measured_lufs: float, subtitles: Path | None, out: Path
-    ) -> list[str]:
-        """Picture (copied) + the mix at the loudness target (exact gain, then a true-peak limiter) + soft subtitles."""
-        p = self.params
-        gain = max(-40.0, min(40.0, p.loudness_lufs - measured_lufs))
-        inputs, maps = ["-i", str(picture), "-i", str(mix)], ["-map", "0:v", "-map", "1:a"]
+    # -- the film ----------------------------------------------------------------------------------------------
+
+    async def assemble(
+        self, segments: list[Path], audio: Path, subtitles: Path | None, duration_s: float, out: Path,
+        log_dir: Path | None = None,
+    ) -> float:  # fmt: skip
+        """The segments joined in order and muxed with the sound and the soft subtitle track, all by stream copy.
+        Returns the film's measured duration."""
+        listing = out.with_name("segments.ffconcat")
+        listing.write_text("ffconcat version 1.0\n" + "".join(f"file '{_quote(s)}'\n" for s in segments), encoding="utf-8")
+        inputs, maps = ["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(audio)], ["-map", "0:v", "-map", "1:a"]
         if subtitles is not None:
             inputs += ["-i", str(subtitles)]
             maps += ["-map", "2:s", "-c:s", "mov_text", "-metadata:s:s:0", "language=und"]
-        return [
-            *inputs, *maps, "-c:v", "copy",
-            "-af", f"volume={gain:.2f}dB,alimiter=limit={10 ** (p.true_peak_db / 20):.4f}:attack=5:release=50:level=0",
-            "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", str(p.sample_rate),
-            "-movflags", "+faststart", "-t", f"{tl.duration_s:.6f}", str(out),
-        ]  # fmt: skip
+        args = [*inputs, *maps, "-c:v", "copy", "-c:a", "copy", "-movflags", "+faststart", "-t", f"{duration_s:.6f}", str(out)]
+        await ffmpeg(args, (log_dir or out.parent) / "ffmpeg-error.log", self.params.timeout_s)
+        return (await anyio.to_thread.run_sync(probe, out))["duration"]
+
+
+def unreadable(source: PieceSource) -> str | None:
+    """Why a shot's picture cannot be read (None when it can): for naming the culprit when a segment fails."""
+    path = Path(source.media.path)
+    if not path.is_file():
+        return "it is missing"
+    if source.is_clip:
+        return None if probe(path)["duration"] > 0 else "it is not a readable video"
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"it is not a readable image ({exc})"
+    return None
 
 
 def _escape(path: Path) -> str:
     """A path quoted for use inside a filter argument."""
     return str(path).replace("\\", "\\\\").replace("'", r"\'").replace(":", r"\:")
+
+
+def _quote(path: Path) -> str:
+    """A path inside single quotes of an ffconcat file."""
+    return str(path).replace("'", "'\\''")

@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 from pydantic import BaseModel
 
-from storyforge.models import MusicTrack, NarrationClip, Shot, ShotVisual, Timeline, VoiceType
+from storyforge.models import NarrationClip, Piece, Shot, Timeline, VoiceType
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -50,19 +50,23 @@ class MusicService(Protocol):
 
 
 class Compositor(Protocol):
-    async def compose(
-        self,
-        timeline: Timeline,
-        visuals: dict[str, ShotVisual],
-        narration: dict[str, NarrationClip],
-        music: MusicTrack | None,
-        subtitles: Path | None,
-        out: Path,
-        burn_subtitles: bool = False,
-        graph_file: Path | None = None,
+    """Makes the film from pieces (storyforge/timeline.py `plan_pieces`), a sound mix and a join."""
+
+    async def render_segment(self, piece: Piece, out: Path, log_dir: Path | None = None) -> Path:
+        """Render one piece into the MP4 `out`: video only, exactly `piece.frames` frames, encoded so that
+        segments join by stream copy. Failure logs go into `log_dir`."""
+
+    async def mix(
+        self, timeline: Timeline, narration: dict[str, NarrationClip], music: Path | None, loopable: bool, out: Path,
+        stem: Path | None = None, graph_file: Path | None = None, log_dir: Path | None = None,
+    ) -> float:  # fmt: skip
+        """The film's sound into `out` (at the loudness target, ready to mux by stream copy); with music, also
+        the music stem into `stem` (left: as mixed, right: not ducked) for the measured ducking depth
+        (storyforge/quality.py). Returns the loudness measured before the gain."""
+
+    async def assemble(
+        self, segments: list[Path], audio: Path, subtitles: Path | None, duration_s: float, out: Path,
         log_dir: Path | None = None,
-    ) -> float:
-        """Render the timeline into the MP4 `out`; return its measured duration in seconds. Write the filter
-        graph (or an equivalent description) to `graph_file` and failure logs into `log_dir`. With music, also
-        leave the music stem `ducking.wav` beside `out` (left: as mixed, right: not ducked) for the measured
-        ducking depth (storyforge/quality.py)."""
+    ) -> float:  # fmt: skip
+        """Join the segments in order with the sound and a soft subtitle track into the MP4 `out`; return its
+        measured duration."""

@@ -39,11 +39,12 @@ def test_ray_executor_matches_the_local_executor_and_resumes_from_its_cache(tmp_
     chained = "continuity=last_frame"  # shots of a scene in order, each given the one before (`previous`) over Ray
     local = go(tmp_path, "local", chained).manifest
     remote = go(tmp_path, "ray", *RAY, chained).manifest
-    assert remote.outputs == local.outputs  # every artifact, final.mp4 included, byte for byte
+    assert remote.outputs == local.outputs  # every artifact, each segment and final.mp4 included, byte for byte
+    assert "final.mp4" in remote.outputs and any(name.startswith("segments/") for name in remote.outputs)
     for name, stage in remote.stages.items():
         assert [i.output for i in stage.items] == [i.output for i in local.stages[name].items], name
         workers = {i.worker for i in stage.items}
-        if name in ("plan", "visuals", "narration"):  # for_each stages: Ray actors, other processes
+        if name in ("plan", "visuals", "narration", "segments"):  # for_each stages: Ray actors, other processes
             assert "local" not in workers and all(int(w.rsplit(":", 1)[1]) != os.getpid() for w in workers), workers
         else:
             assert workers == {"local"}, (name, workers)

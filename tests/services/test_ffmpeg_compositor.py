@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from storyforge.errors import StoryforgeError
-from storyforge.media import system_font, write_wav
-from storyforge.models import Artifact, MusicTrack, NarrationClip, Shot, ShotType, ShotVisual, Transition, Video
+from storyforge.media import read_wav, system_font, write_wav
+from storyforge.models import Artifact, MusicTrack, NarrationClip, Piece, Shot, ShotType, ShotVisual, Transition, Video
 from storyforge.quality import DUCKING_WAV, duck_depth, quality_figures
 from storyforge.services.ffmpeg import ffmpeg_exe, probe
-from storyforge.services.ffmpeg_compositor import FFmpegCompositor, seamless_loop
-from storyforge.timeline import Transitions, build_timeline, to_srt
+from storyforge.services.ffmpeg_compositor import FFmpegCompositor, lay_narration, seamless_loop
+from storyforge.timeline import Transitions, build_timeline, plan_pieces, to_srt
 
 VOICE_HZ, MUSIC_HZ, RATE = 2000, 200, 16000
 
@@ -118,7 +118,7 @@ def test_streams_duration_and_graph_file(rendered):
     info = probe(out)
     assert [s["type"] for s in info["streams"]] == ["video", "audio", "subtitle"]
     assert abs(duration - tl.duration_s) <= 1 / tl.fps  # within one frame
-    assert "xfade=transition=fadeblack" in (tmp / "graph.txt").read_text()
+    assert "sidechaincompress" in (tmp / "graph.txt").read_text()
 
 
 def test_loudness_is_on_target(rendered):
@@ -156,11 +156,12 @@ def test_the_music_stem_measures_the_ducking_depth(rendered):
 
 def test_no_music_writes_no_stem(tmp_path):
     tl, _visuals, clips, music, _srt = make(tmp_path, scenes=1, per_scene=1, tail_s=0.2)
-    comp = FFmpegCompositor()
-    args, graph = comp.audio_command(tl, clips, None, tmp_path / "mix.wav", tmp_path / DUCKING_WAV)
+    comp, voice = FFmpegCompositor(), lay_narration(tl, clips, tmp_path / "voice.wav")
+    args, graph = comp.mix_command(tl, voice, None, tmp_path / "mix.flac", tmp_path / DUCKING_WAV)
     assert "[stem]" not in graph and str(tmp_path / DUCKING_WAV) not in args
-    args, graph = comp.audio_command(tl, clips, Path(music.audio.path), tmp_path / "mix.wav", tmp_path / DUCKING_WAV)
+    args, graph = comp.mix_command(tl, voice, Path(music.audio.path), tmp_path / "mix.flac", tmp_path / DUCKING_WAV)
     assert "[stem]" in graph and args[-1] == str(tmp_path / DUCKING_WAV)
+    assert len(args) < 40 and graph.count("[0:a]") == 1  # one narration track, whatever the number of clips
 
 
 def test_fade_black_between_scenes_and_none_at_crossfades(rendered):
@@ -221,9 +222,9 @@ def test_an_ffmpeg_failure_is_one_clear_error_with_its_log_saved(tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_text("not an image")
     visuals[tl.entries[0].shot_id].media.path = broken
-    with pytest.raises(StoryforgeError, match="ffmpeg failed"):
+    with pytest.raises(StoryforgeError, match=r"the picture of s01_01.png: it is not a readable image .*Fix: replace it"):
         render(tmp_path, tl, visuals, clips, music, srt)
-    assert (tmp_path / "ffmpeg-error.log").read_text().strip()
+    assert (tmp_path / f"ffmpeg-error-{tl.entries[0].shot_id}.log").read_text().strip()
     assert not (tmp_path / "out.mp4").exists() or probe(tmp_path / "out.mp4")["duration"] == 0
 
 
@@ -243,7 +244,7 @@ def test_devanagari_subtitles_burn_in(tmp_path):
     Image.new("RGB", (640, 360), (20, 20, 40)).save(dark)
     entry = tl.entries[0]
     visuals[entry.shot_id].media.path = dark
-    srt.write_text(f"1\n00:00:00,000 --> 00:00:{int(tl.duration_s):02d},000\nगौरी को पतंग उड़ाना बहुत पसंद था।\n", encoding="utf-8")
+    entry.text, entry.narration_offset_s, entry.narration_duration_s = "गौरी को पतंग उड़ाना बहुत पसंद था।", 0.0, tl.duration_s
 
     def bright_pixels(burn: bool) -> int:
         out, _ = render(tmp_path, tl, visuals, clips, music, srt, burn=burn, font_size=48)
@@ -256,3 +257,50 @@ def test_devanagari_subtitles_burn_in(tmp_path):
         return int((pixels[pixels.shape[0] * 2 // 3 :] > 200).sum())
 
     assert bright_pixels(True) > 200 and bright_pixels(False) == 0
+
+
+def decoded(path: Path) -> np.ndarray:
+    """Every frame of a video as raw yuv420p bytes, one row per frame."""
+    w, h = next((s["width"], s["height"]) for s in probe(path)["streams"] if s["type"] == "video")
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, w * h * 3 // 2).astype(int)
+
+
+def test_pieces_show_exactly_the_frames_the_timeline_gives_them(tmp_path):
+    tl, visuals, *_ = make(tmp_path)  # Ken Burns stills, a crossfade, a fade through black
+    pieces = plan_pieces(tl, visuals)
+    assert sum(p.frames for p in pieces) == round(tl.duration_s * tl.fps)  # every frame of the film, once
+    comp = FFmpegCompositor(preset="ultrafast", crf=0)  # lossless: decoded frames are what the filters drew
+
+    def frames(piece: Piece) -> np.ndarray:
+        return decoded(anyio.run(comp.render_segment, piece, tmp_path / f"{piece.id}.mp4"))
+
+    second = next(p for p in pieces if p.id == tl.entries[1].shot_id)
+    whole = second.model_copy(update={"id": "whole", "frames": second.sources[0].slot_frames,
+                                      "sources": [second.sources[0].model_copy(update={"first_frame": 0})]})  # fmt: skip
+    slot, body = frames(whole), frames(second)
+    first = second.sources[0].first_frame
+    assert len(body) == second.frames and np.array_equal(body, slot[first : first + second.frames])  # the motion goes on
+    join = next(p for p in pieces if p.id.endswith(f"-{tl.entries[1].shot_id}"))
+    blend = frames(join)
+    assert len(blend) == join.frames
+    assert np.abs(blend[0] - frames(next(p for p in pieces if p.id == tl.entries[0].shot_id))[-1]).mean() < 3  # from the edge
+    assert np.abs(blend[-1] - slot[0]).mean() < np.abs(blend[0] - slot[0]).mean()  # ...into the next shot
+
+
+def test_narration_is_laid_at_its_place_at_one_rate(tmp_path):
+    tl, _visuals, clips, _music, _srt = make(tmp_path)
+    odd = tl.entries[1].shot_id  # one clip at another rate is resampled to the track's
+    wav = sine(tmp_path / "odd.wav", VOICE_HZ, 1.5, 0.3, rate=16000)
+    clips[odd] = clips[odd].model_copy(update={"audio": Artifact(name="odd.wav", media_type="audio/wav", path=wav)})
+    track, rate = read_wav(lay_narration(tl, clips, tmp_path / "voice.wav"))
+    assert rate == 24000 and abs(len(track) / rate - tl.duration_s) < 1 / rate + 1e-9
+    loud = np.abs(track) > 0.05
+    for entry in tl.entries:
+        start = round(entry.narration_start_s * rate)
+        assert not loud[start - 200 : start - 10].any() and loud[start + 10 : start + 200].any(), entry.shot_id
+    assert lay_narration(tl, {}, tmp_path / "none.wav") is None
