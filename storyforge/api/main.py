@@ -35,9 +35,10 @@ from storyforge.errors import StoryforgeError
 
 log = logging.getLogger("storyforge")
 _compose_lock = threading.Lock()  # Hydra's compose API keeps global state
-ARTIFACTS = ("manifest.json", "story.json", "scenes.json", "shots.json", "video.json", "subtitles.srt", "subtitles.vtt",
-             "music.wav", "music_score.wav", "ducking.wav", "job.log", "error.log")  # fmt: skip
-MEDIA = re.compile(r"^(shots/s\d{2}_\d{2}\.(png|mp4)|narration/s\d{2}_\d{2}\.wav)$")
+ARTIFACTS = ("manifest.json", "story.json", "scenes.json", "shots.json", "edit.json", "video.json", "subtitles.srt",
+             "subtitles.vtt", "music.wav", "music_score.wav", "mix.m4a", "ducking.wav", "job.log", "error.log")  # fmt: skip
+SHOT = r"s\d{2,}_\d{2,}"
+MEDIA = re.compile(rf"^(shots/{SHOT}\.(png|mp4)|narration/{SHOT}\.wav|segments/{SHOT}(-{SHOT})?\.mp4)$")
 JOB_ROUTES = ("/v1/jobs", "/generate")
 
 
@@ -246,8 +247,9 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
 
     @app.get("/v1/jobs/{job_id}/artifacts/{name:path}", response_class=FileResponse, responses={404: {}})
     def artifact(job_id: str, name: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> FileResponse:
-        """manifest.json, story/scenes/shots/video.json, subtitles.srt|vtt, job.log, music, and per-shot media
-        (shots/s01_02.png|mp4, narration/s01_02.wav). Nothing outside the job's run directory."""
+        """manifest.json, story/scenes/shots/edit/video.json, subtitles.srt|vtt, job.log, music, the mix, and per-shot
+        media (shots/s01_02.png|mp4, narration/s01_02.wav, segments/s01_02.mp4, segments/s01_02-s01_03.mp4).
+        Nothing outside the job's run directory."""
         row = job_for(job_id, owner, store)
         if name not in ARTIFACTS and not MEDIA.fullmatch(name):
             raise HTTPException(404, f"no artifact named {name!r}.")

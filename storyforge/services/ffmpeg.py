@@ -124,24 +124,17 @@ def probe(path: Path) -> dict:
 LOUDNESS_ARGS = ["-map", "0:a:0", "-af", "ebur128=framelog=quiet", "-f", "null", "-"]
 
 
-def _integrated(report: str) -> float | None:
+def integrated(report: str) -> float | None:
+    """The integrated loudness (LUFS) in an ebur128 report; None when there is none."""
     found = re.findall(r"I:\s+(-?[\d.]+|-inf) LUFS", report)
     return None if not found else float(found[-1]) if found[-1] != "-inf" else -70.0
-
-
-async def measure_loudness(path: Path, log_file: Path, timeout_s: float | None = None) -> float:
-    """`integrated_loudness` for async code (cancellable)."""
-    measured = _integrated(await ffmpeg(["-i", str(path), *LOUDNESS_ARGS], log_file, timeout_s, loglevel="info"))
-    if measured is None:
-        raise FFmpegError("ffmpeg's loudness measurement found no audio.", f"check {path.name}.")
-    return measured
 
 
 def integrated_loudness(path: Path, log_file: Path, timeout_s: float | None = None) -> float:
     """Integrated loudness (EBU R128, LUFS) of a file's audio, measured by ffmpeg's ebur128 filter."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), *LOUDNESS_ARGS]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
-    measured = _integrated(proc.stderr)
+    measured = integrated(proc.stderr)
     if proc.returncode != 0 or measured is None:
         log_file.write_text(" ".join(cmd) + "\n\n" + proc.stderr, encoding="utf-8")
         raise FFmpegError("ffmpeg's loudness measurement failed.", f"see {log_file}.")

@@ -11,8 +11,8 @@
   loop-seamless (its tail crossfaded into its head), looped or trimmed to the film, faded in and out, ducked
   under the narration with `sidechaincompress`; beside the mix, `ducking.wav`: the music as mixed next to the
   same music had it not been ducked (storyforge/quality.py measures the ducking depth from it). The mix is
-  measured with EBU R128 (`ebur128`) and brought to the target with the exact gain and a true-peak limiter,
-  then encoded to AAC once. We measure and apply the gain rather than run `loudnorm` twice: loudnorm resamples
+  measured with EBU R128 (`ebur128`) in the same run and brought to the target with the exact gain and a
+  true-peak limiter, then encoded to AAC once. We measure and apply the gain rather than run `loudnorm` twice: loudnorm resamples
   to 192 kHz and cost 18 s of a 46 s render here, and in its linear mode it applies a constant gain anyway.
 - **The film** (`assemble`): the segments joined by ffmpeg's concat demuxer and muxed with the sound and the
   soft subtitle track, all by stream copy: about a copy of the film's bytes.
@@ -48,7 +48,7 @@ from storyforge.models import (
     Transition,
 )
 from storyforge.quality import DUCKING_WAV
-from storyforge.services.ffmpeg import FFmpegError, ffmpeg, measure_loudness, probe
+from storyforge.services.ffmpeg import FFmpegError, ffmpeg, integrated, probe
 from storyforge.timeline import plan_pieces, to_srt
 
 
@@ -287,8 +287,9 @@ class FFmpegCompositor(Service):
         if graph_file is not None:
             graph_file.write_text(f"# the sound mix\n{graph}\n", encoding="utf-8")
         async with self.limiter:
-            await ffmpeg(args, log, p.timeout_s)
-            measured = await measure_loudness(work / "mix.flac", log, p.timeout_s)
+            measured = integrated(await ffmpeg([*args, "-nostats"], log, p.timeout_s, loglevel="info"))
+            if measured is None:
+                raise FFmpegError("ffmpeg's loudness measurement of the mix found no audio.", f"see {log}.")
             gain = max(-40.0, min(40.0, p.loudness_lufs - measured))
             await ffmpeg(
                 [
@@ -335,14 +336,15 @@ class FFmpegCompositor(Service):
             )
             graph.append(f"[floor]volume={floor:.6f}[under]")
             graph.append(f"[ducked][under]amix=inputs=2:normalize=0{',asplit=2[music][wet]' if stem else '[music]'}")
-            graph.append(f"[voice][music]amix=inputs=2:normalize=0,atrim=duration={d}[aout]")
+            graph.append(f"[voice][music]amix=inputs=2:normalize=0,atrim=duration={d}[mixed]")
             if stem is not None:  # the music as mixed | the bed as it would have been without ducking, each in mono
                 mono = "pan=mono|c0=0.5*c0+0.5*c1"
                 graph.append(f"[wet]{mono}[wetm];[bare]{mono}[drym]")
                 graph.append(f"[wetm][drym]join=inputs=2:channel_layout=stereo,aresample={p.stem_rate},atrim=duration={d}[stem]")
                 stem_args = ["-map", "[stem]", "-c:a", "pcm_s16le", str(stem)]
         else:
-            graph.append("[sc]anullsink;[voice]anull[aout]")
+            graph.append("[sc]anullsink;[voice]anull[mixed]")
+        graph.append("[mixed]asplit=2[aout][meter];[meter]ebur128=framelog=quiet,anullsink")  # measured as it is made
         text = ";".join(graph)
         args = [
             *inputs,

@@ -46,12 +46,14 @@ def test_a_story_becomes_a_video_with_progress_artifacts_and_range_requests(sett
         assert created.status_code == 202 and created.headers["Location"] == f"/v1/jobs/{created.json()['id']}"
         job = wait(client, created.json()["id"])
         assert job["status"] == "succeeded" and job["progress"] == 100, job
-        assert job["stages"]["compose"]["finished"] and job["stages"]["narration"]["misses"] >= 1
+        assert job["stages"]["film"]["finished"] and job["stages"]["narration"]["misses"] >= 1
+        assert job["stages"]["segments"]["items"] == job["stages"]["segments"]["misses"] > 1  # composition shows progress
         video = client.get(job["video"], headers=KEY)
         assert video.status_code == 200 and video.headers["content-type"] == "video/mp4" and len(video.content) > 1000
         part = client.get(job["video"], headers={**KEY, "Range": "bytes=0-99"})
         assert part.status_code == 206 and len(part.content) == 100 and part.headers["content-range"].startswith("bytes 0-99/")
-        for name in ("manifest.json", "subtitles.srt", "shots.json", "job.log", "shots/s01_01.png"):
+        for name in ("manifest.json", "subtitles.srt", "shots.json", "edit.json", "job.log", "shots/s01_01.png",
+                     "segments/s01_01.mp4", "mix.m4a"):  # fmt: skip
             assert client.get(f"/v1/jobs/{job['id']}/artifacts/{name}", headers=KEY).status_code == 200, name
         for name in ("../../jobs.sqlite", "..%2F..%2Fjobs.sqlite", "story.txt", "shots/../../x"):
             assert client.get(f"/v1/jobs/{job['id']}/artifacts/{name}", headers=KEY).status_code == 404, name
