@@ -3,13 +3,14 @@
 Before Hydra starts: `.env` is read, `profile=auto` is resolved by GPU detection, and the recipes are
 registered. A bad input or config prints one line (`storyforge: error: ... Fix: ...`) and exits with 2; a
 stage that fails exits with 1 and leaves every finished item in the cache, so the same command resumes; so does
-Ctrl-C (exit 130), which stops the run's ffmpeg processes with it.
+Ctrl-C (exit 130), SIGTERM or SIGHUP, which stop the run's ffmpeg processes with it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -78,8 +79,16 @@ def _task(cfg: DictConfig) -> None:
     log.info("video: %s", result.video or "(this recipe makes no video)")
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP stop a run the way Ctrl-C does: cancelled, its ffmpeg processes killed, work kept."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
     from storyforge import sweep
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
 
     sweep.failed_jobs = None  # set by the sweep report's callback when this process runs a multirun
     load_dotenv(Path.cwd() / ".env", override=False)

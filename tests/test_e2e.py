@@ -74,6 +74,8 @@ def test_editing_one_shot_reruns_only_that_shot_its_transitions_and_the_join(run
     }
     assert redone(redrawn, "visuals") == ["s01_02"]
     assert redone(redrawn, "segments") == ["s01_01-s01_02", "s01_02", "s01_02-s02_01"]  # the shot and its transitions
+    moved = run(*STORY, '+stages.shots.edits.s01_02.camera="tilt up"')  # a move the rules never pick
+    assert misses(moved)["mix"] == 0 and "s01_02" in redone(moved, "segments")  # a new camera move: the sound stays
 
 
 def test_a_narration_edit_rerenders_only_segments_whose_length_changed(run):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -93,7 +94,10 @@ class Worker:
 
         def on_event(event: dict) -> None:
             if event["event"] == "tick":  # a few times a second, also in the middle of a long unit
-                stop_if_asked()
+                try:
+                    stop_if_asked()
+                except sqlite3.Error as exc:  # a busy store must not fail the run: the next tick asks again
+                    log.debug("could not read job %s's cancel flag: %s", job_id, exc)
                 return
             name = event["stage"]
             stage = stages.setdefault(name, {"items": 0, "done": 0, "hits": 0, "misses": 0, "finished": False, "seconds": None})

@@ -149,8 +149,9 @@ class Stage(ABC):
     prompts: ClassVar[tuple[str, ...]] = ()  # prompt templates whose text is part of the cache key
     export: ClassVar[str | None] = None  # readable JSON name of the whole output in the run directory
     # input -> the only fields of it that run() reads: narrower keys, so editing a shot's picture description
-    # does not re-voice it. Leave an input out to key on all of it.
-    reads: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # does not re-voice it. Field names, or a pydantic `include` spec for nested fields. Leave an input out to key
+    # on all of it.
+    reads: ClassVar[dict[str, tuple[str, ...] | dict]] = {}
 
     class Params(Params):
         pass

@@ -127,8 +127,13 @@ def base_payload(node: Node, fingerprints: dict[str, dict], prompts: PromptSet) 
 def input_digests(node: Node, inputs: dict[str, Output]) -> dict[str, str]:
     """Content digests of a unit's inputs; only the fields a stage declares in `reads` where it declares them."""
     reads = type(node.stage).reads
+
+    def include(spec: tuple[str, ...] | dict) -> set | dict:
+        return spec if isinstance(spec, dict) else set(spec)
+
     return {
-        p: digest(o.value.model_dump(mode="json", include=set(reads[p]))) if p in reads else o.digest for p, o in inputs.items()
+        p: digest(o.value.model_dump(mode="json", include=include(reads[p]))) if p in reads else o.digest
+        for p, o in inputs.items()
     }
 
 

@@ -70,13 +70,19 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-async def ffmpeg(args: list[str], log_file: Path | None = None, timeout_s: float | None = None, loglevel: str = "error") -> str:
+async def ffmpeg(
+    args: list[str],
+    log_file: Path | None = None,
+    timeout_s: float | None = None,
+    loglevel: str = "error",
+    cwd: Path | None = None,
+) -> str:
     """`run_ffmpeg` for async code: the event loop stays free, and cancelling the caller (or the timeout) kills
     ffmpeg's whole process group before this returns. Returns what ffmpeg wrote to stderr."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", loglevel, "-y", *args]
     with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty ffmpeg can never block on it
         process = await anyio.open_process(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, cwd=cwd
         )
         try:
             with anyio.fail_after(timeout_s):

@@ -134,7 +134,7 @@ class FFmpegCompositor(Service):
 
     class Params(Service.Params):
         max_concurrency: int = knob(os.cpu_count() or 1, "Segments rendered at once (default: the machine's cores)")
-        threads: int = knob(0, "x264 threads per segment (0: ffmpeg decides; output is the same either way)")
+        threads: int = 2  # x264 threads per segment: fixed, since x264 writes its thread count into the stream
         timeout_s: float = knob(3600.0, "Longest one ffmpeg run may take before it counts as hung")
         preset: str = "veryfast"  # x264 preset: ultrafast ... veryslow
         crf: int = 23  # x264 quality (lower is better)
@@ -209,7 +209,7 @@ class FFmpegCompositor(Service):
             text = " ".join(c.text for c in piece.cues)
             font = self.params.font or (system_font(tx.language(text)) or ("", ""))[1]
             style = f"FontSize={self.params.font_size}" + (f",FontName={font}" if font else "")
-            graph.append(f"[v]subtitles=filename='{_escape(subs)}':force_style='{style}'[vout]")
+            graph.append(f"[v]subtitles=filename={subs.name}:force_style='{style}'[vout]")  # a bare name: ffmpeg runs beside it
         else:
             graph.append("[v]null[vout]")
         inputs = [a for s in piece.sources for a in ("-i", str(s.media.path))]
@@ -222,11 +222,12 @@ class FFmpegCompositor(Service):
         log = (log_dir or out.parent) / f"ffmpeg-error-{piece.id}.log"
         async with self.limiter:
             try:
-                await ffmpeg(args, log, p.timeout_s)
+                await ffmpeg(args, log, p.timeout_s, cwd=out.parent)
             except FFmpegError as exc:
                 if exc.problem.startswith("the disk is full"):
                     raise
-                broken = [f"{s.media.name}: {why}" for s in piece.sources if (why := unreadable(s))]
+                reasons = [await anyio.to_thread.run_sync(unreadable, s) for s in piece.sources]
+                broken = [f"{s.media.name}: {why}" for s, why in zip(piece.sources, reasons, strict=True) if why]
                 if broken:
                     raise FFmpegError(
                         f"the picture of {'; '.join(broken)}.",
@@ -249,7 +250,7 @@ class FFmpegCompositor(Service):
                 f"trim=start_frame={first}:end_frame={first + n},setpts=N/{fps}/TB[s{k}]"
             )
         if source.motion == Motion.none:
-            return f"[{k}:v]{cover},format=yuv420p,loop=loop={n - 1}:size=1,setpts=N/{fps}/TB[s{k}]"
+            return f"[{k}:v]{cover},format=yuv420p,loop=loop={n - 1}:size=1,settb=1/{fps},setpts=N,fps={fps}[s{k}]"
         big_w, big_h = 2 * round(w * p.upscale / 2), 2 * round(h * p.upscale / 2)
         z, progress = source.zoom, f"(on+{first})/{max(slot - 1, 1)}"  # the motion spans the whole slot
         zoom = {Motion.zoom_in: f"1+{z - 1:.4f}*{progress}", Motion.zoom_out: f"{z:.4f}-{z - 1:.4f}*{progress}"}.get(
@@ -283,17 +284,20 @@ class FFmpegCompositor(Service):
         voice = await anyio.to_thread.run_sync(lay_narration, timeline, narration, work / "narration.wav")
         if music is not None and loopable:
             music = await anyio.to_thread.run_sync(seamless_loop, music, work / "music_loop.wav", p.loop_crossfade_s)
-        args, graph = self.mix_command(timeline, voice, music, work / "mix.flac", stem if music is not None else None)
+        lanes, mix = work / "lanes.flac", work / "mix.flac"
+        prepare, prepared = self.lanes_command(timeline, voice, music, loopable, lanes)
+        args, graph = self.mix_command(timeline, lanes, music is not None, mix, stem)
         if graph_file is not None:
-            graph_file.write_text(f"# the sound mix\n{graph}\n", encoding="utf-8")
+            graph_file.write_text(f"# voice and music lanes\n{prepared}\n\n# the sound mix\n{graph}\n", encoding="utf-8")
         async with self.limiter:
+            await ffmpeg(prepare, log, p.timeout_s)
             measured = integrated(await ffmpeg([*args, "-nostats"], log, p.timeout_s, loglevel="info"))
             if measured is None:
                 raise FFmpegError("ffmpeg's loudness measurement of the mix found no audio.", f"see {log}.")
             gain = max(-40.0, min(40.0, p.loudness_lufs - measured))
             await ffmpeg(
                 [
-                    "-i", str(work / "mix.flac"),
+                    "-i", str(mix),
                     "-af", f"volume={gain:.2f}dB,alimiter=limit={10 ** (p.true_peak_db / 20):.4f}:attack=5:release=50:level=0",
                     "-c:a", "aac", "-b:a", p.audio_bitrate, "-ar", str(p.sample_rate), "-t", f"{timeline.duration_s:.6f}", str(out),
                 ],
@@ -302,31 +306,45 @@ class FFmpegCompositor(Service):
             )  # fmt: skip
         return measured
 
-    def mix_command(
-        self, tl: Timeline, voice: Path | None, music: Path | None, out: Path, stem: Path | None = None
+    def lanes_command(
+        self, tl: Timeline, voice: Path | None, music: Path | None, loopable: bool, out: Path
     ) -> tuple[list[str], str]:
-        """The mix of the narration track and the music into `out`: a graph of the same size for any film."""
+        """The narration and the music bed (looped or padded to the film, at its level, faded in and out), resampled
+        to one rate and laid side by side in one 4-channel file: the mix then reads a single input, so the ducking
+        sees voice and music in lockstep and gives the same result on every run (fed as two inputs, ffmpeg's
+        sidechain compressor varies with the order their frames arrive in)."""
         p, d = self.params, tl.duration_s
         fmt = f"aresample={p.sample_rate},aformat=sample_fmts=fltp:channel_layouts=stereo"
-        inputs: list[str] = []
-        graph: list[str] = []
-        if voice is not None:
-            inputs += ["-i", str(voice)]
-            graph.append(f"[0:a]{fmt},apad=whole_dur={d},atrim=duration={d},asplit=2[voice][sc]")
-        else:
-            graph.append(f"anullsrc=r={p.sample_rate}:cl=stereo,atrim=duration={d},asplit=2[voice][sc]")
-        stem_args: list[str] = []
+        silence = ["-f", "lavfi", "-i", f"anullsrc=r={p.sample_rate}:cl=stereo"]
+        inputs = ["-i", str(voice)] if voice is not None else silence
+        graph = [f"[0:a]{fmt},apad=whole_dur={d},atrim=duration={d}[voice]"]
         if music is not None:
-            i = len(inputs) // 2
             inputs += ["-i", str(music)]
             with wave.open(str(music), "rb") as w:
                 loop_samples = math.ceil(w.getnframes() / w.getframerate() * p.sample_rate)
+            # a loop is repeated; a track made to the film's length (the per-scene score) is streamed as it is
+            extend = f"aloop=loop=-1:size={loop_samples}" if loopable else f"apad=whole_dur={d}"
             fade_out = min(p.music_fade_out_s, d / 3)
             graph.append(
-                f"[{i}:a]{fmt},aloop=loop=-1:size={loop_samples},atrim=duration={d},volume={p.music_gain_db}dB,"
-                f"afade=t=in:d={min(p.music_fade_in_s, d / 3):.3f},afade=t=out:st={d - fade_out:.3f}:d={fade_out:.3f},"
-                f"asplit={3 if stem else 2}[bed][floor]{'[bare]' if stem else ''}"
+                f"[1:a]{fmt},{extend},atrim=duration={d},volume={p.music_gain_db}dB,"
+                f"afade=t=in:d={min(p.music_fade_in_s, d / 3):.3f},afade=t=out:st={d - fade_out:.3f}:d={fade_out:.3f}[music]"
             )
+        else:
+            inputs += silence
+            graph.append(f"[1:a]{fmt},atrim=duration={d}[music]")
+        graph.append("[voice][music]join=inputs=2:channel_layout=quad:map=0.0-FL|0.1-FR|1.0-BL|1.1-BR[lanes]")
+        text = ";".join(graph)
+        return [*inputs, "-filter_complex", text, "-map", "[lanes]", "-c:a", "flac", str(out)], text
+
+    def mix_command(self, tl: Timeline, lanes: Path, music: bool, out: Path, stem: Path | None = None) -> tuple[list[str], str]:
+        """The mix of the lanes (see `lanes_command`) into `out`, measured as it is made: a graph of the same size for
+        any film. With music and a `stem` path, also the music stem (see quality.DUCKING_WAV)."""
+        p, d = self.params, tl.duration_s
+        stem = stem if music else None
+        graph = ["[0:a]asplit=2[v4][m4];[v4]pan=stereo|c0=c0|c1=c1,asplit=2[voice][sc]"]
+        stem_args: list[str] = []
+        if music:
+            graph.append(f"[m4]pan=stereo|c0=c2|c1=c3,asplit={3 if stem else 2}[bed][floor]{'[bare]' if stem else ''}")
             # the bed is split into a part the sidechain ducks, (1 - floor) of it, and a floor that stays: together
             # they are the bed itself without narration, and the floor alone (duck_depth_db lower) under it
             floor = 10 ** (-p.duck_depth_db / 20)
@@ -343,22 +361,10 @@ class FFmpegCompositor(Service):
                 graph.append(f"[wetm][drym]join=inputs=2:channel_layout=stereo,aresample={p.stem_rate},atrim=duration={d}[stem]")
                 stem_args = ["-map", "[stem]", "-c:a", "pcm_s16le", str(stem)]
         else:
-            graph.append("[sc]anullsink;[voice]anull[mixed]")
+            graph.append("[m4]anullsink;[sc]anullsink;[voice]anull[mixed]")
         graph.append("[mixed]asplit=2[aout][meter];[meter]ebur128=framelog=quiet,anullsink")  # measured as it is made
         text = ";".join(graph)
-        args = [
-            *inputs,
-            "-filter_complex",
-            text,
-            "-map",
-            "[aout]",
-            "-c:a",
-            "flac",
-            "-ar",
-            str(p.sample_rate),
-            str(out),
-            *stem_args,
-        ]
+        args = ["-i", str(lanes), "-filter_complex", text, "-map", "[aout]", "-c:a", "flac", str(out), *stem_args]
         return args, text
 
     # -- the film ----------------------------------------------------------------------------------------------
@@ -393,11 +399,6 @@ def unreadable(source: PieceSource) -> str | None:
     except (OSError, SyntaxError, ValueError) as exc:
         return f"it is not a readable image ({exc})"
     return None
-
-
-def _escape(path: Path) -> str:
-    """A path quoted for use inside a filter argument."""
-    return str(path).replace("\\", "\\\\").replace("'", r"\'").replace(":", r"\:")
 
 
 def _quote(path: Path) -> str:

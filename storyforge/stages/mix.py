@@ -1,7 +1,7 @@
 """`Mix`: the edit's timeline, narration and music -> the film's sound (AAC at the loudness target), with the
 music stem the ducking depth is measured from (storyforge/quality.py) and, with per-scene music, the score.
 
-It reads only the edit's timeline: a new picture for a shot leaves the sound a cache hit. Its cost grows
+It reads only when narration plays and where scenes start: a new picture or camera move leaves the sound a cache hit. Its cost grows
 linearly with the clips (the compositor lays the narration into one track, then ducks and normalises once).
 """
 
@@ -22,7 +22,12 @@ BLOCK = 1 << 18  # samples written at a time: memory stays flat however long the
 
 class Mix(Stage):
     uses = ("compositor",)
-    reads = {"edit": ("timeline",)}
+    # when narration plays and where scenes start: a new picture or camera move leaves the sound a cache hit
+    reads = {
+        "edit": {
+            "timeline": {"duration_s": True, "entries": {"__all__": {"shot_id", "scene_index", "start_s", "narration_start_s"}}}
+        }
+    }
 
     class Params(Params):
         music_crossfade_s: float = 2.0  # with per-scene music: crossfade between scene beds

@@ -26,7 +26,9 @@ def sine(path: Path, hz: float, seconds: float, amplitude: float, rate: int = 24
     return write_wav(path, amplitude * np.sin(2 * np.pi * hz * t), rate)
 
 
-def make(tmp: Path, width=320, height=180, fps=12, scenes=2, per_scene=2, tail_s=2.5, narrate=True, transitions=None):
+def make(
+    tmp: Path, width=320, height=180, fps=12, scenes=2, per_scene=2, tail_s=2.5, narrate=True, transitions=None, ken_burns=True
+):
     shots = [
         Shot(
             scene_index=s,
@@ -51,7 +53,9 @@ def make(tmp: Path, width=320, height=180, fps=12, scenes=2, per_scene=2, tail_s
             )
     music_wav = sine(tmp / "music.wav", MUSIC_HZ, 4.0, 0.5, rate=44100)
     music = MusicTrack(audio=Artifact(name="music.wav", media_type="audio/wav", path=music_wav), duration_s=4.0)
-    tl = build_timeline(shots, clips, width, height, fps, lead_in_s=0.3, tail_s=tail_s, transitions=transitions)
+    tl = build_timeline(
+        shots, clips, width, height, fps, lead_in_s=0.3, tail_s=tail_s, transitions=transitions, ken_burns=ken_burns
+    )
     srt = tmp / "subs.srt"
     srt.write_text(to_srt(tl.cues))
     return tl, visuals, clips, music, srt
@@ -154,14 +158,30 @@ def test_the_music_stem_measures_the_ducking_depth(rendered):
     assert quality_figures([video], tmp)["duck_depth_db"] is None  # no stem among the extras: no music
 
 
-def test_no_music_writes_no_stem(tmp_path):
+def test_no_music_writes_no_stem_and_the_graph_does_not_grow_with_the_film(tmp_path):
     tl, _visuals, clips, music, _srt = make(tmp_path, scenes=1, per_scene=1, tail_s=0.2)
     comp, voice = FFmpegCompositor(), lay_narration(tl, clips, tmp_path / "voice.wav")
-    args, graph = comp.mix_command(tl, voice, None, tmp_path / "mix.flac", tmp_path / DUCKING_WAV)
+    lanes = tmp_path / "lanes.flac"
+    args, graph = comp.mix_command(tl, lanes, False, tmp_path / "mix.flac", tmp_path / DUCKING_WAV)
     assert "[stem]" not in graph and str(tmp_path / DUCKING_WAV) not in args
-    args, graph = comp.mix_command(tl, voice, Path(music.audio.path), tmp_path / "mix.flac", tmp_path / DUCKING_WAV)
+    args, graph = comp.mix_command(tl, lanes, True, tmp_path / "mix.flac", tmp_path / DUCKING_WAV)
     assert "[stem]" in graph and args[-1] == str(tmp_path / DUCKING_WAV)
-    assert len(args) < 40 and graph.count("[0:a]") == 1  # one narration track, whatever the number of clips
+    longer, _, more_clips, *_ = make(tmp_path, scenes=4, per_scene=5)
+    long_voice = lay_narration(longer, more_clips, tmp_path / "long_voice.wav")
+    for timeline, track in ((tl, voice), (longer, long_voice)):  # one narration track and one music input, however many clips
+        args, graph = comp.lanes_command(timeline, track, Path(music.audio.path), True, lanes)
+        assert args.count("-i") == 2 and graph.count(";") == 2
+
+
+def test_the_mix_is_the_same_on_every_run(tmp_path):
+    tl, _visuals, clips, music, _srt = make(tmp_path, scenes=2, per_scene=3)
+    comp, made = FFmpegCompositor(), []
+    for n in range(3):
+        work = tmp_path / f"mix{n}"
+        work.mkdir()
+        measured = anyio.run(comp.mix, tl, clips, Path(music.audio.path), True, work / "mix.m4a", work / DUCKING_WAV)
+        made.append(((work / "mix.m4a").read_bytes(), (work / DUCKING_WAV).read_bytes(), measured))
+    assert made[0] == made[1] == made[2]
 
 
 def test_fade_black_between_scenes_and_none_at_crossfades(rendered):
@@ -194,8 +214,9 @@ def test_burned_subtitles_replace_the_soft_track(tmp_path):
     assert [s["type"] for s in probe(out)["streams"]] == ["video", "audio"]
 
 
-def test_a_short_clip_is_held_to_fill_its_slot(tmp_path):
-    tl, visuals, clips, music, srt = make(tmp_path, scenes=1, per_scene=2, tail_s=0.2)
+@pytest.mark.parametrize("ken_burns", [True, False])
+def test_a_short_clip_is_held_to_fill_its_slot(tmp_path, ken_burns):
+    tl, visuals, clips, music, srt = make(tmp_path, scenes=1, per_scene=2, tail_s=0.2, ken_burns=ken_burns)
     clip = tmp_path / "clip.mp4"
     subprocess.run(
         [
@@ -213,8 +234,8 @@ def test_a_short_clip_is_held_to_fill_its_slot(tmp_path):
     )
     first = tl.entries[0].shot_id
     visuals[first] = ShotVisual(shot_id=first, media=Artifact(name="c.mp4", media_type="video/mp4", path=clip), is_clip=True)
-    _out, duration = render(tmp_path, tl, visuals, clips, music, srt)
-    assert abs(duration - tl.duration_s) <= 1 / tl.fps
+    out, duration = render(tmp_path, tl, visuals, clips, music, srt)  # crossfaded into a still, moving or not
+    assert abs(duration - tl.duration_s) <= 1 / tl.fps and len(decoded(out)) == round(tl.duration_s * tl.fps)
 
 
 def test_an_ffmpeg_failure_is_one_clear_error_with_its_log_saved(tmp_path):

@@ -1,5 +1,5 @@
 """The film from cached segments, through the pipeline: a failing segment names its shot and the rest stay
-cached; a full disk is one clear error; cancelling or Ctrl-C during composition leaves no ffmpeg behind."""
+cached; a full disk is one clear error; cancelling, Ctrl-C or SIGTERM during composition leaves no ffmpeg behind."""
 
 import os
 import signal
@@ -101,7 +101,8 @@ def test_cancelling_during_composition_kills_its_ffmpeg_processes(tmp_path):
     assert '"status": "cancelled"' in manifest
 
 
-def test_ctrl_c_during_composition_leaves_no_ffmpeg(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_during_composition_leaves_no_ffmpeg(tmp_path, signum):
     cache = tmp_path / "cache"
     args = [
         "profile=debug_cpu",
@@ -116,7 +117,7 @@ def test_ctrl_c_during_composition_leaves_no_ffmpeg(tmp_path):
     while not any("ffmpeg" in c and "libx264" in c for c in processes_mentioning(str(cache))):
         assert proc.poll() is None and time.monotonic() < deadline, "no segment was rendered"
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     stderr = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130 and "Traceback" not in stderr and "run the same command to resume" in stderr
     assert processes_mentioning(str(cache)) == []
