@@ -22,12 +22,12 @@ import anyio
 
 from storyforge.media import wav_duration
 from storyforge.models import Artifact, MusicTrack, NarrationClip, Shot, ShotType, ShotVisual
+from storyforge.services.audio.music.synth import SynthMusic
+from storyforge.services.audio.tts.tone import ToneTTS
+from storyforge.services.compositor.ffmpeg import FFmpegCompositor
+from storyforge.services.compositor.moviepy import MoviePyCompositor
 from storyforge.services.ffmpeg import probe, run_ffmpeg
-from storyforge.services.ffmpeg_compositor import FFmpegCompositor
-from storyforge.services.moviepy_compositor import MoviePyCompositor
-from storyforge.services.storyboard import StoryboardVideo
-from storyforge.services.synth_music import SynthMusic
-from storyforge.services.tone_tts import ToneTTS
+from storyforge.services.video.storyboard import StoryboardVideo
 from storyforge.timeline import build_timeline
 
 SENTENCE = "The little paper boat sailed across the harbour while the gulls circled high above the lighthouse."

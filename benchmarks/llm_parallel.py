@@ -16,7 +16,7 @@ import anyio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storyforge.models import ScenePlan
-from storyforge.services.openai_llm import OpenAILLM
+from storyforge.services.llm.openai import OpenAILLM
 from tests.support.chat_server import ChatServer
 
 PLAN = '{"scene_index": 1, "shots": [{"scene_index": 1, "index": 1, "shot_type": "wide", "description": "d", "narration": "n", "duration_s": 3}]}'

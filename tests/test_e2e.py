@@ -7,7 +7,7 @@ import pytest
 
 from storyforge.errors import StageFailed
 from storyforge.services.ffmpeg import probe
-from storyforge.services.storyboard import StoryboardVideo
+from storyforge.services.video.storyboard import StoryboardVideo
 from tests.conftest import FIXTURES
 from tests.services.test_ffmpeg_compositor import black_spans, loudness, overlaps
 

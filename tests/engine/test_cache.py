@@ -16,7 +16,7 @@ SHOT = {"_target_": "storyforge.stages.narration.Narrate", "needs": {"shot": "so
 
 
 def key_of(stage_cfg=SHOT, tts=None, seed=1, inputs=None, version=None):
-    graph = build_graph({"narration": stage_cfg}, {"tts": tts or {"_target_": "storyforge.services.tone_tts.ToneTTS"}})
+    graph = build_graph({"narration": stage_cfg}, {"tts": tts or {"_target_": "storyforge.services.audio.tts.tone.ToneTTS"}})
     node = graph.nodes["narration"]
     if version:
         type(node.stage).version, old = version, type(node.stage).version
@@ -39,18 +39,18 @@ def test_same_inputs_same_key_and_every_change_a_new_one():
     assert key == key_of()
     assert key != key_of(inputs={"shot": "a2", "story": "b"})  # input content
     assert key != key_of(seed=2)  # derived seed
-    assert key != key_of(tts={"_target_": "storyforge.services.tone_tts.ToneTTS", "words_per_minute": 120})  # fingerprint
+    assert key != key_of(tts={"_target_": "storyforge.services.audio.tts.tone.ToneTTS", "words_per_minute": 120})  # fingerprint
     assert key != key_of(version="2")  # stage version
 
 
 def test_knobs_do_not_change_keys():
-    assert key_of() == key_of(tts={"_target_": "storyforge.services.tone_tts.ToneTTS", "max_concurrency": 7})
+    assert key_of() == key_of(tts={"_target_": "storyforge.services.audio.tts.tone.ToneTTS", "max_concurrency": 7})
 
 
 def test_declared_reads_narrow_the_input_digest():
     from storyforge.models import Shot, ShotType, Story
 
-    graph = build_graph({"narration": SHOT}, {"tts": {"_target_": "storyforge.services.tone_tts.ToneTTS"}})
+    graph = build_graph({"narration": SHOT}, {"tts": {"_target_": "storyforge.services.audio.tts.tone.ToneTTS"}})
     node = graph.nodes["narration"]
     shot = Shot(scene_index=1, index=1, shot_type=ShotType.wide, description="a", narration="Hello.", duration_s=2)
     story = Story(title="t", text="Hello.", sections=[])

@@ -5,7 +5,7 @@ import pytest
 from storyforge.engine.graph import build_graph
 from storyforge.errors import ConfigError
 
-LLM = {"llm": {"_target_": "storyforge.services.heuristic_llm.HeuristicLLM"}}
+LLM = {"llm": {"_target_": "storyforge.services.llm.heuristic.HeuristicLLM"}}
 
 
 def stages(**extra):

@@ -57,7 +57,7 @@ def test_ray_executor_matches_the_local_executor_and_resumes_from_its_cache(tmp_
 
 
 def test_errors_come_back_from_an_actor_whole():
-    from storyforge.services.llm import LLMOutputError
+    from storyforge.services.llm.base import LLMOutputError
 
     error = pickle.loads(pickle.dumps(LLMOutputError("no valid answer.", "retry.", "{half")))
     assert (type(error), error.problem, error.fix, error.raw_output) == (LLMOutputError, "no valid answer.", "retry.", "{half")

@@ -12,9 +12,9 @@ import pytest
 
 from storyforge.errors import StoryforgeError
 from storyforge.models import Shot, ShotType
-from storyforge.services.diffusers_i2v import DiffusersI2V
-from storyforge.services.diffusers_image import DiffusersImage
 from storyforge.services.ffmpeg import probe
+from storyforge.services.video.diffusers_i2v import DiffusersI2V
+from storyforge.services.video.diffusers_image import DiffusersImage
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("diffusers") is None, reason="needs diffusers (the dev extra)")

@@ -14,8 +14,8 @@ from storyforge.errors import StoryforgeError
 from storyforge.media import read_wav, system_font, write_wav
 from storyforge.models import Artifact, MusicTrack, NarrationClip, Piece, Shot, ShotType, ShotVisual, Transition, Video
 from storyforge.quality import DUCKING_WAV, duck_depth, quality_figures
+from storyforge.services.compositor.ffmpeg import FFmpegCompositor, lay_narration, seamless_loop
 from storyforge.services.ffmpeg import ffmpeg_exe, probe
-from storyforge.services.ffmpeg_compositor import FFmpegCompositor, lay_narration, seamless_loop
 from storyforge.timeline import Transitions, build_timeline, plan_pieces, to_srt
 
 VOICE_HZ, MUSIC_HZ, RATE = 2000, 200, 16000

@@ -8,7 +8,7 @@ from storyforge import text as tx
 from storyforge.config import compose
 from storyforge.models import SceneList, ScenePlan, Section, Story, StoryBible
 from storyforge.resources import asset
-from storyforge.services.heuristic_llm import HeuristicLLM
+from storyforge.services.llm.heuristic import HeuristicLLM
 
 llm = HeuristicLLM()
 

@@ -4,7 +4,7 @@ import pytest
 import toon_format
 
 from storyforge.models import SceneList
-from storyforge.services.llm_output import ReplyError, parse_reply, schema_hint
+from storyforge.services.llm.output import ReplyError, parse_reply, schema_hint
 
 DATA = {
     "scenes": [{"index": 1, "title": "Harbour", "text": "Ilsa, at dawn."}, {"index": 2, "title": "Fog", "text": "Bram waits."}]

@@ -6,8 +6,8 @@ import numpy as np
 
 from storyforge.models import Artifact, Video
 from storyforge.quality import DUCKING_WAV, duck_depth
+from storyforge.services.compositor.moviepy import MoviePyCompositor, duck
 from storyforge.services.ffmpeg import probe
-from storyforge.services.moviepy_compositor import MoviePyCompositor, duck
 from tests.services.test_ffmpeg_compositor import black_spans, loudness, make, overlaps
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from storyforge.errors import StoryforgeError
 from storyforge.media import read_wav
-from storyforge.services.musicgen import MusicGen
+from storyforge.services.audio.music.musicgen import MusicGen
 from tests.conftest import FIXTURES
 from tests.support.tiny_models import tiny_musicgen
 

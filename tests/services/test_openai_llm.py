@@ -5,8 +5,8 @@ import pytest
 
 from storyforge.errors import StoryforgeError
 from storyforge.models import SceneList
-from storyforge.services.llm import LLMOutputError
-from storyforge.services.openai_llm import OpenAILLM
+from storyforge.services.llm.base import LLMOutputError
+from storyforge.services.llm.openai import OpenAILLM
 from tests.services.test_llm_output import JSON, TOON
 from tests.support.chat_server import ChatServer
 

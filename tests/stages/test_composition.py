@@ -15,8 +15,8 @@ from storyforge.config import compose
 from storyforge.engine.pipeline import run_pipeline
 from storyforge.engine.progress import Reporter
 from storyforge.errors import StageFailed, StoryforgeError
-from storyforge.services.ffmpeg_compositor import FFmpegCompositor
-from storyforge.services.storyboard import StoryboardVideo
+from storyforge.services.compositor.ffmpeg import FFmpegCompositor
+from storyforge.services.video.storyboard import StoryboardVideo
 from storyforge.timeline import plan_pieces
 from tests.conftest import FIXTURES, ROOT
 from tests.services.test_ffmpeg_compositor import make

@@ -14,7 +14,7 @@ from storyforge.engine.contract import PromptSet, RunContext
 from storyforge.errors import StageFailed
 from storyforge.models import StoryInput
 from storyforge.resources import resource_dir
-from storyforge.services.heuristic_llm import HeuristicLLM
+from storyforge.services.llm.heuristic import HeuristicLLM
 from storyforge.stages.ingest import Ingest
 from tests.conftest import FIXTURES
 from tests.support.chat_server import ChatServer

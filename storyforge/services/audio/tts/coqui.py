@@ -19,7 +19,7 @@ from typing import Any
 from storyforge.engine.contract import knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
-from storyforge.services.tts import TTSBackend
+from storyforge.services.audio.tts.base import TTSBackend
 
 XTTS_SPEAKERS = ["Claribel Dervla", "Damien Black", "Ana Florence", "Viktor Eka", "Gracie Wise"]
 

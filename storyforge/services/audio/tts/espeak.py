@@ -15,7 +15,7 @@ from pathlib import Path
 from storyforge.engine.contract import knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider, VoiceType
-from storyforge.services.tts import TTSBackend
+from storyforge.services.audio.tts.base import TTSBackend
 
 
 class EspeakTTS(TTSBackend):

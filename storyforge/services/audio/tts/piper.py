@@ -17,7 +17,7 @@ from pathlib import Path
 from storyforge.engine.contract import knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
-from storyforge.services.tts import TTSBackend
+from storyforge.services.audio.tts.base import TTSBackend
 
 
 class PiperTTS(TTSBackend):

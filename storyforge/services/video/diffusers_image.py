@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from storyforge.models import Shot
-from storyforge.services.diffusers_base import DiffusersBackend, call_args, frame_of, snap
+from storyforge.services.video.diffusers_base import DiffusersBackend, call_args, frame_of, snap
 
 
 class DiffusersImage(DiffusersBackend):

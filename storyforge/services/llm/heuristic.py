@@ -10,7 +10,7 @@ from typing import Any
 
 from storyforge import rules
 from storyforge.models import ModelProvider, Summary
-from storyforge.services.llm import LLMBackend
+from storyforge.services.llm.base import LLMBackend
 from storyforge.services.protocols import T
 
 

@@ -24,9 +24,9 @@ import anyio
 from storyforge.engine.contract import knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
-from storyforge.services.llm import LLMBackend, Reply
+from storyforge.services.llm.base import LLMBackend, Reply
+from storyforge.services.llm.toon_regex import toon_regex
 from storyforge.services.protocols import T
-from storyforge.services.toon_regex import toon_regex
 from storyforge.services.torch_runtime import free_memory, load_torch
 
 

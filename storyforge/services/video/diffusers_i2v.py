@@ -18,8 +18,8 @@ from typing import Any
 import anyio
 
 from storyforge.models import Shot
-from storyforge.services.diffusers_base import call_args, frame_of, snap, write_clip
-from storyforge.services.diffusers_image import DiffusersImage
+from storyforge.services.video.diffusers_base import call_args, frame_of, snap, write_clip
+from storyforge.services.video.diffusers_image import DiffusersImage
 
 FRAME_STEP = {"LTX": 8, "CogVideoX": 8, "Wan": 4}  # pipeline class prefix -> frames come in step*k + 1
 

@@ -12,7 +12,7 @@ from storyforge import text as tx
 from storyforge.engine.contract import knob
 from storyforge.media import write_wav
 from storyforge.models import ModelProvider
-from storyforge.services.tts import TTSBackend
+from storyforge.services.audio.tts.base import TTSBackend
 
 
 class ToneTTS(TTSBackend):

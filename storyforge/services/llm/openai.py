@@ -15,7 +15,7 @@ import os
 from storyforge.engine.contract import knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
-from storyforge.services.llm import LLMBackend, Reply
+from storyforge.services.llm.base import LLMBackend, Reply
 from storyforge.services.protocols import T
 
 

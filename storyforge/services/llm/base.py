@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from storyforge.engine.contract import Service, knob
 from storyforge.errors import StoryforgeError
-from storyforge.services.llm_output import ReplyError, parse_reply, schema_hint
+from storyforge.services.llm.output import ReplyError, parse_reply, schema_hint
 from storyforge.services.protocols import T
 
 

@@ -81,7 +81,7 @@ class TTSBackend(Service, ABC):
             if problem := self.unavailable():
                 if self.params.fallback == "error":
                     raise problem
-                from storyforge.services.tone_tts import ToneTTS
+                from storyforge.services.audio.tts.tone import ToneTTS
 
                 log.warning("%s Using the placeholder voice (audio/tts=tone) instead. Fix: %s", problem.problem, problem.fix)
                 self._stand_in = ToneTTS()

@@ -22,8 +22,8 @@ from storyforge.errors import StoryforgeError
 from storyforge.media import write_wav
 from storyforge.models import ModelProvider, Motion, MusicTrack, NarrationClip, ShotVisual, Timeline, Transition
 from storyforge.quality import DUCKING_WAV
+from storyforge.services.compositor.ffmpeg import seamless_loop
 from storyforge.services.ffmpeg import integrated_loudness, probe, run_ffmpeg
-from storyforge.services.ffmpeg_compositor import seamless_loop
 
 
 class MoviePyCompositor(Service):
