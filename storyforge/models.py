@@ -350,6 +350,7 @@ class Soundtrack(_Model):
     audio: Artifact = Field(description="The mix, AAC in an M4A, ready to be muxed by stream copy")
     duration_s: float = Field(description="Length in seconds (the timeline's)")
     measured_lufs: float = Field(description="Integrated loudness of the mix before it was brought to the target")
+    loudness_lufs: float = Field(description="Integrated loudness of the sound as delivered (gain and limiter applied)")
     extras: list[Artifact] = Field(default_factory=list, description="The music stem (ducking.wav), the per-scene score")
 
 
@@ -362,6 +363,7 @@ class Video(_Model):
     extras: list[Artifact] = Field(default_factory=list, description="Files for debugging, e.g. the ffmpeg filter graph")
     timeline: Timeline = Field(description="The timeline it was made from")
     duration_s: float = Field(description="Duration of the MP4 as measured after encoding")
+    loudness_lufs: float | None = Field(None, description="Integrated loudness of its sound, measured as it was mixed")
 
 
 class ItemRecord(_Model):

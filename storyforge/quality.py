@@ -47,7 +47,9 @@ def quality_figures(outputs: list[Any], run_dir: Path) -> dict[str, float | None
         stem = next((a for a in video.extras if a.name == DUCKING_WAV), None)
         figures["duck_depth_db"] = duck_depth(video, run_dir / stem.name) if stem is not None else None
         mp4 = run_dir / video.mp4.name
-        if mp4.is_file():
+        if video.loudness_lufs is not None:  # measured as the sound was mixed (a long film's audio is not decoded again)
+            figures["loudness_lufs"] = video.loudness_lufs
+        elif mp4.is_file():
             from storyforge.services.ffmpeg import FFmpegError, integrated_loudness
 
             try:

@@ -43,6 +43,7 @@ def test_video_has_streams_and_the_timeline_duration(run):
     assert overlaps(black_spans(result.video), scene_two["start_s"], scene_two["start_s"] + scene_two["transition_s"])
     assert "sidechaincompress" in (result.run_dir / "filtergraph.txt").read_text()
     assert abs(loudness(result.video) + 16.0) <= 1.0
+    assert abs(result.manifest.quality["loudness_lufs"] - loudness(result.video)) <= 0.3  # measured as it was mixed
 
 
 def test_second_run_is_all_hits_and_identical(run):

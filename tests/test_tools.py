@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SMALL
 
 
 def test_requirements_files_match_pyproject():
@@ -18,6 +18,9 @@ def test_requirements_files_match_pyproject():
         ("engine_overhead.py", ["--items", "20", "--repeat", "1"], "warm (cache hit) per item"),
         ("llm_parallel.py", ["--scenes", "4", "--latency", "0.1"], "speed-up"),
         ("executor.py", ["--story", "tests/fixtures/one_scene.txt"], "whole run"),
+        ("compose.py", ["--width", "320", "--height", "180", "--fps", "12", "--skip-moviepy"], "segments / encode floor"),
+        ("edit.py", ["--story", "tests/fixtures/two_scenes.txt", "--shot", "s01_01", *SMALL], "later shots moved: 1 of 1"),
+        ("long_story.py", ["--words", "3000", "--sizes", "5,10", *SMALL], "composition s per output minute"),
     ],
 )
 def test_benchmarks_run(script, args, expect):

@@ -59,10 +59,10 @@ class Compositor(Protocol):
     async def mix(
         self, timeline: Timeline, narration: dict[str, NarrationClip], music: Path | None, loopable: bool, out: Path,
         stem: Path | None = None, graph_file: Path | None = None, log_dir: Path | None = None,
-    ) -> float:  # fmt: skip
+    ) -> tuple[float, float]:  # fmt: skip
         """The film's sound into `out` (at the loudness target, ready to mux by stream copy); with music, also
         the music stem into `stem` (left: as mixed, right: not ducked) for the measured ducking depth
-        (storyforge/quality.py). Returns the loudness measured before the gain."""
+        (storyforge/quality.py). Returns the integrated loudness before the gain and as delivered."""
 
     async def assemble(
         self, segments: list[Path], audio: Path, subtitles: Path | None, duration_s: float, out: Path,

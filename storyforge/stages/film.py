@@ -25,4 +25,5 @@ class Film(Stage):
             extras=mix.extras,
             timeline=edit.timeline,
             duration_s=round(duration, 3),
+            loudness_lufs=mix.loudness_lufs,  # its sound is the mix, copied: no need to decode it again
         )

@@ -39,7 +39,7 @@ class Mix(Stage):
             bed, loopable = scene_score(timeline, music, self.params.music_crossfade_s, ctx.path("music_score.wav")), False
             extras.append(Artifact(name="music_score.wav", media_type="audio/wav", path=bed))
         out, stem = ctx.path("mix.m4a"), ctx.path(DUCKING_WAV)
-        measured = await self.compositor.mix(
+        measured, delivered = await self.compositor.mix(
             timeline, {c.shot_id: c for c in narration}, bed, loopable, out, stem,
             graph_file=ctx.path("filtergraph.txt"), log_dir=ctx.run_dir,
         )  # fmt: skip
@@ -47,10 +47,13 @@ class Mix(Stage):
             extras.append(Artifact(name=DUCKING_WAV, media_type="audio/wav", path=stem))  # music as mixed | not ducked
         extras.append(Artifact(name="filtergraph.txt", media_type="text/plain", path=ctx.path("filtergraph.txt")))
         audio = Artifact(name="mix.m4a", media_type="audio/mp4", path=out)
-        return Soundtrack(audio=audio, duration_s=timeline.duration_s, measured_lufs=round(measured, 2), extras=extras)
+        return Soundtrack(
+            audio=audio, duration_s=timeline.duration_s, measured_lufs=round(measured, 2), loudness_lufs=round(delivered, 2),
+            extras=extras,
+        )  # fmt: skip
 
     def report(self, output: Soundtrack) -> dict:
-        return {"measured_lufs": output.measured_lufs, "seconds": output.duration_s}
+        return {"measured_lufs": output.measured_lufs, "loudness_lufs": output.loudness_lufs, "seconds": output.duration_s}
 
 
 def scene_score(timeline: Timeline, music: MusicTrack, crossfade_s: float, out: Path) -> Path:

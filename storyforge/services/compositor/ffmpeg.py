@@ -277,9 +277,10 @@ class FFmpegCompositor(Service):
         stem: Path | None = None,
         graph_file: Path | None = None,
         log_dir: Path | None = None,
-    ) -> float:
+    ) -> tuple[float, float]:
         """The film's sound into `out` (AAC, at the loudness target); with music and a `stem` path, also the music
-        stem (see quality.DUCKING_WAV). Returns the loudness measured before the gain (LUFS)."""
+        stem (see quality.DUCKING_WAV). Returns the integrated loudness (LUFS) measured before the gain and as
+        delivered (after the gain and the true-peak limiter)."""
         p, work = self.params, out.parent
         log = (log_dir or work) / "ffmpeg-error.log"
         voice = await anyio.to_thread.run_sync(lay_narration, timeline, narration, work / "narration.wav")
@@ -296,17 +297,19 @@ class FFmpegCompositor(Service):
             if measured is None:
                 raise FFmpegError("ffmpeg's loudness measurement of the mix found no audio.", f"see {log}.")
             gain = max(-40.0, min(40.0, p.loudness_lufs - measured))
-            await ffmpeg(
+            limit = f"volume={gain:.2f}dB,alimiter=limit={10 ** (p.true_peak_db / 20):.4f}:attack=5:release=50:level=0"
+            report = await ffmpeg(
                 [
-                    "-i", str(mix),
-                    "-af", f"volume={gain:.2f}dB,alimiter=limit={10 ** (p.true_peak_db / 20):.4f}:attack=5:release=50:level=0",
-                    "-c:a", "aac", "-aac_coder", p.aac_coder, "-b:a", p.audio_bitrate, "-ar", str(p.sample_rate),
-                    "-t", f"{timeline.duration_s:.6f}", str(out),
+                    "-i", str(mix), "-filter_complex", f"[0:a]{limit},asplit=2[out][meter];[meter]ebur128=framelog=quiet,anullsink",
+                    "-map", "[out]", "-c:a", "aac", "-aac_coder", p.aac_coder, "-b:a", p.audio_bitrate,
+                    "-ar", str(p.sample_rate), "-t", f"{timeline.duration_s:.6f}", "-nostats", str(out),
                 ],
                 log,
                 p.timeout_s,
+                loglevel="info",
             )  # fmt: skip
-        return measured
+        delivered = integrated(report)  # as it goes into the encoder: the film's loudness, without decoding it again
+        return measured, delivered if delivered is not None else measured + gain
 
     def lanes_command(
         self, tl: Timeline, voice: Path | None, music: Path | None, loopable: bool, out: Path
