@@ -1,6 +1,6 @@
 """`Film`: the edit's segments and the sound -> the MP4, joined and muxed by stream copy (no re-encoding), with
-the soft subtitle track (left out when the subtitles are burned in). Its cost is about a copy of the film's bytes, so an edit that re-rendered one segment
-costs that segment, its transitions, and this copy."""
+the soft subtitle track (left out when the subtitles are burned in). Its cost is about a copy of the film's
+bytes, so an edit that re-rendered one segment costs that segment, its transitions, and this copy."""
 
 from __future__ import annotations
 

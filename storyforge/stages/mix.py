@@ -1,8 +1,9 @@
 """`Mix`: the edit's timeline, narration and music -> the film's sound (AAC at the loudness target), with the
 music stem the ducking depth is measured from (storyforge/quality.py) and, with per-scene music, the score.
 
-It reads only when narration plays and where scenes start: a new picture or camera move leaves the sound a cache hit. Its cost grows
-linearly with the clips (the compositor lays the narration into one track, then ducks and normalises once).
+It reads only when narration plays and where scenes start: a new picture or camera move leaves the sound a cache
+hit. Its cost grows linearly with the clips (the compositor lays the narration into one track, then ducks and
+normalises once).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A piece is a shot's body or a transition between two shots (storyforge/timeline.
 what it shows (pictures by digest, motion, frames of the slot, render size, fps, the compositor's encoder
 settings, burned-in cues in its own time), so editing one shot re-renders its body and the transitions that
 touch it, and a shot that only moves in the film is a cache hit. Segments render in parallel under the
-compositor's limiter (one per core), or on Ray actors with `executor=ray`.
+compositor's limiter (one more than the machine's cores), or on Ray actors with `executor=ray`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from PIL import Image
 from storyforge import text as tx
 from storyforge.engine.contract import Service, gather, knob
 from storyforge.errors import StoryforgeError
-from storyforge.media import resample, system_font, write_wav
+from storyforge.media import read_wav, resample, system_font, write_wav
 from storyforge.models import (
     ModelProvider,
     Motion,
@@ -105,17 +105,14 @@ def lay_narration(timeline: Timeline, narration: dict[str, NarrationClip], out: 
             written = upto
 
         for start_s, clip in sorted(placed, key=lambda p: p[0]):
-            with wave.open(str(clip.audio.path), "rb") as r:
-                if r.getsampwidth() != 2:
-                    raise StoryforgeError(
-                        f"narration clip {clip.audio.name} is {8 * r.getsampwidth()}-bit; the mix reads 16-bit WAV.",
-                        "have the TTS backend write 16-bit PCM.",
-                    )
-                data = np.frombuffer(r.readframes(r.getnframes()), "<i2").astype(np.float32) / 32768
-                clip_rate, clip_channels = r.getframerate(), r.getnchannels()
-            data = data.reshape(-1, clip_channels)
-            data = resample(data, clip_rate, rate) if clip_rate != rate else data
-            if clip_channels < channels:
+            try:
+                data, clip_rate = read_wav(Path(clip.audio.path))
+            except ValueError as exc:
+                raise StoryforgeError(
+                    f"narration clip {exc}; the mix reads 16-bit WAV.", "have the TTS backend write 16-bit PCM."
+                ) from exc
+            data = resample(data.reshape(len(data), -1), clip_rate, rate)
+            if data.shape[1] < channels:
                 data = np.repeat(data, channels, axis=1)
             start = round(start_s * rate)
             flush(start)

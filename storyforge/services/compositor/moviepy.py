@@ -1,5 +1,5 @@
-"""`compositor=moviepy`: the same timeline rendered with MoviePy 2.x, as an alternative backend and the
-benchmark baseline for the ffmpeg compositor.
+"""The same timeline rendered whole with MoviePy 2.x: the baseline benchmarks/compose.py measures the segment
+compositor against (not a `compositor=` choice: a whole-film renderer cannot use the per-piece cache).
 
 Same timeline, same look: Ken Burns motion, crossfades within a scene, fades through black between scenes,
 narration placed on its shots, the seamless music loop faded in and out and lowered by `duck_depth_db` while
@@ -59,7 +59,7 @@ class MoviePyCompositor(Service):
     ) -> float:
         if burn_subtitles:
             raise StoryforgeError(
-                "compositor=moviepy cannot burn subtitles in.", "use compositor=ffmpeg, or burn_subtitles=false."
+                "the MoviePy renderer cannot burn subtitles in.", "use the ffmpeg compositor, or burn_subtitles=false."
             )
         return await anyio.to_thread.run_sync(
             self._render,
@@ -79,7 +79,7 @@ class MoviePyCompositor(Service):
             import moviepy as mp
         except ImportError as exc:
             raise StoryforgeError(
-                "compositor=moviepy needs MoviePy.", "pip install 'storyforge[moviepy]', or use compositor=ffmpeg."
+                "the MoviePy renderer needs MoviePy.", "pip install 'storyforge[moviepy]', or use the ffmpeg compositor."
             ) from exc
         p = self.params
         layers = [mp.ColorClip((tl.width, tl.height), color=(0, 0, 0), duration=tl.duration_s)]
@@ -133,7 +133,7 @@ class MoviePyCompositor(Service):
         video.close()
         if graph_file is not None:
             graph_file.write_text(
-                "# compositor=moviepy: layers\n"
+                "# MoviePy renderer: layers\n"
                 + "\n".join(f"{e.shot_id} {e.start_s:.3f}+{e.duration_s:.3f} {e.transition_in} {e.motion}" for e in tl.entries)
                 + "\n"
             )
