@@ -80,14 +80,17 @@ def _task(cfg: DictConfig) -> None:
 
 
 def _interrupt(signum: int, _frame: object) -> None:
-    """SIGTERM and SIGHUP stop a run the way Ctrl-C does: cancelled, its ffmpeg processes killed, work kept."""
+    """Ctrl-C, SIGTERM and SIGHUP stop a run: cancelled, its ffmpeg processes killed, work kept. A worker thread
+    cut off mid-write (a WAV in a scratch directory being removed) is cleaned up as the process exits: that
+    says nothing, the one line the CLI prints is the message."""
+    sys.unraisablehook = lambda _unraisable: None
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main() -> None:
     from storyforge import sweep
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
 
     sweep.failed_jobs = None  # set by the sweep report's callback when this process runs a multirun

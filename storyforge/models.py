@@ -104,6 +104,7 @@ class Character(_Model):
     aliases: list[str] = Field(default_factory=list, description="Other names the story uses for them")
     description: str = Field("", description="Short visual description: age, hair, clothes")
     mentions: int = Field(0, description="How often the name occurs in the story")
+    gender: str = Field("", description="'m' or 'f' as the story's pronouns show (he/she), '' when unclear")
 
 
 class Location(_Model):
@@ -150,8 +151,10 @@ class Chunk(_Model):
 class Story(_Model):
     """The cleaned story with its structure and its cast: the input of scene splitting."""
 
-    title: str = Field(description="Title: the first line if it looks like one, else the file name")
-    text: str = Field(description="Normalised text (NFC, unwrapped paragraphs)")
+    title: str = Field(description="Title: from the front matter or a title line, else the file name")
+    author: str = Field("", description="Author, when the text names one (a 'by' line, a licence header)")
+    sources: list[str] = Field(default_factory=list, description="Source, copyright and edition lines (not narrated)")
+    text: str = Field(description="What is read aloud: paragraphs unwrapped and cleaned, without headings or front matter")
     language: str = Field("en", description="ISO 639-1 code guessed from the script")
     sections: list[Section] = Field(description="Blocks between explicit breaks, in story order")
     characters: list[Character] = Field(default_factory=list, description="The cast, most mentioned first")
@@ -160,6 +163,10 @@ class Story(_Model):
     chunks: list[Chunk] = Field(default_factory=list, description="The text cut to the LLM's context budget")
     tokens: int = Field(0, description="Length of the whole text in the LLM's tokens")
     summarized: bool = Field(False, description="True when the cast and summary were built from chunk summaries")
+    cues: dict[str, str] = Field(
+        default_factory=dict, description="A play's speech paragraphs -> the speaker named in the cue above each"
+    )
+    narrator: str = Field("", description="The character who tells a first-person story ('' if none or unknown)")
 
 
 class Scene(_Model):
@@ -188,6 +195,17 @@ class SceneList(_Model):
         return self.scenes
 
 
+class Utterance(_Model):
+    """A stretch of a shot's narration in one voice: the narrator's, or a character's quoted speech."""
+
+    text: str = Field(description="What is said, quotation marks included")
+    voice: VoiceType = Field(VoiceType.narrator, description="narrator, or dialogue for quoted speech")
+    speaker: str = Field("", description="Who speaks quoted speech (a cast name), '' for the narrator or when unknown")
+    reason: str = Field(
+        "", description="Why that speaker: 'tag' (named beside the quote), 'alternation' (untagged exchange), 'unknown'"
+    )
+
+
 class Shot(_Model):
     """One camera setup: a picture on screen while its narration plays."""
 
@@ -197,8 +215,12 @@ class Shot(_Model):
     camera: str = Field("static", description="Camera movement, e.g. 'slow push in', 'pan left', 'static'")
     description: str = Field(description="What the picture shows, for the image model or storyboard")
     narration: str = Field(description="Story text read aloud over this shot")
-    duration_s: float = Field(description="Planned length in seconds; narration may lengthen it")
+    duration_s: float = Field(description="Planned length in seconds; once narrated, the shot lasts as long as its speech")
     characters: list[str] = Field(default_factory=list, description="Names of characters visible")
+    hold_s: float = Field(0.0, ge=0, description="Seconds of silent picture after the narration, for a beat (usually 0)")
+    speech: SkipJsonSchema[list[Utterance]] = Field(
+        default_factory=list, description="Who speaks which part of the narration, from the scene's text (not asked of the model)"
+    )
 
     @property
     def id(self) -> str:
@@ -233,6 +255,13 @@ class ShotVisual(_Model):
     is_clip: bool = Field(False, description="True when media is a moving clip rather than a still")
 
 
+class SpokenLine(Utterance):
+    """One utterance as spoken in a narration clip, with where it sits in the clip's audio."""
+
+    start_s: float = Field(0.0, description="Starts at, seconds from the clip's start")
+    end_s: float = Field(0.0, description="Ends at, seconds from the clip's start")
+
+
 class NarrationClip(_Model):
     """Spoken narration for one shot."""
 
@@ -244,6 +273,10 @@ class NarrationClip(_Model):
     backend: str = Field("", description="TTS backend that spoke it")
     voices: list[str] = Field(default_factory=list, description="Voices used, narrator's first")
     speakers: list[str] = Field(default_factory=list, description="Characters whose quoted lines have their own voice")
+    lines: list[SpokenLine] = Field(default_factory=list, description="The clip line by line: who speaks, why, and when")
+    pauses: list[float] = Field(
+        default_factory=list, description="Middles of the pauses in the speech, seconds from the clip's start"
+    )
 
 
 class MusicTrack(_Model):
@@ -272,6 +305,7 @@ class TimelineEntry(_Model):
     narration_offset_s: float = Field(0.0, description="When its narration starts, from the shot's start")
     narration_duration_s: float = Field(description="Length of its narration audio")
     text: str = Field(description="Narration text (for subtitles)")
+    pauses: list[float] = Field(default_factory=list, description="Pauses in the narration, seconds from its start")
 
 
 class SubtitleCue(_Model):

@@ -36,8 +36,7 @@ def quality_figures(outputs: list[Any], run_dir: Path) -> dict[str, float | None
     figures: dict[str, float | None] = {}
     if story is not None and shots is not None:
         figures["story_narrated"] = round(rules.coverage(story.text, [s.narration for s in shots.shots]), 4)
-        cast = {n: c.name for c in story.characters for n in [c.name, *c.aliases]}
-        named = [(s, {cast[n] for n in cast if n in s.narration}) for s in shots.shots]
+        named = [(s, set(rules.present(story, s.narration))) for s in shots.shots]
         figures["names_in_prompts"] = round(sum(who <= set(s.characters) for s, who in named) / max(1, len(named)), 4)
     if video is not None:
         figures["scenes"] = len({e.scene_index for e in video.timeline.entries})

@@ -1,14 +1,19 @@
 """The timeline as data: when each shot plays, where its narration sits, and the subtitle cues.
 
 Computed before any media work, so it is testable without ffmpeg. Shot lengths and transitions are whole
-frames, so the video's length is exactly the sum of its shots less their overlaps.
+frames, so the video's length is exactly the sum of its shots less their overlaps. A narrated shot lasts as
+long as its speech (plus lead-in, tail and the plan's silent beat); the plan's duration sets only the length of
+shots without narration. Also here: the part of a frame every Ken Burns move keeps in view (`safe_area`), where
+picture makers put what must stay visible.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
-import textwrap
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from storyforge.models import (
@@ -24,8 +29,14 @@ from storyforge.models import (
     Transition,
 )
 
-MAX_LINE = 42  # characters per subtitle line
-MAX_LINES = 2  # lines per cue
+MAX_LINE = 42  # characters per subtitle line (columns: a wide CJK character counts two, a combining mark none)
+MAX_LINES = 2  # lines per cue (one more only where that saves a cue shorter than MIN_CUE_S)
+MIN_CUE_S = 0.8  # shortest time a cue is on screen: a shorter one is merged into its neighbour
+PAUSE_SNAP_S = 1.0  # a cue boundary moves to a pause in the speech at most this far from where the text puts it
+MIN_ZOOM, MAX_ZOOM = 1.08, 1.20  # Ken Burns zoom over a still, varied from shot to shot (speed of the move)
+SENTENCE_ENDS = ".!?…।॥。！？"  # a cue may end here at no cost
+CLAUSE_ENDS = ",;:—–、，；："  # ... or here, at a small one (also before a word that starts with a dash)
+CLOSERS = "\"'”’»)]}"  # closing quotes and brackets after a sentence's last mark
 
 
 def frames(seconds: float, fps: int) -> int:
@@ -51,7 +62,8 @@ class Transitions:
 def motion_for(shot: Shot) -> tuple[Motion, float]:
     """Ken Burns movement from the shot's camera note, varied deterministically by shot id where it says nothing."""
     h = int(hashlib.sha256(shot.id.encode()).hexdigest()[:8], 16)
-    zoom = round(1.08 + (h % 13) / 100, 2)  # 1.08 .. 1.20: speed varies from shot to shot
+    steps = round((MAX_ZOOM - MIN_ZOOM) * 100) + 1  # zooms from MIN_ZOOM to MAX_ZOOM in hundredths
+    zoom = round(MIN_ZOOM + (h % steps) / 100, 2)  # speed varies from shot to shot
     camera = shot.camera.lower()
     for words, motion in (
         (("push in", "zoom in", "dolly in"), Motion.zoom_in),
@@ -67,6 +79,21 @@ def motion_for(shot: Shot) -> tuple[Motion, float]:
     return choices[(h >> 8) % len(choices)], zoom
 
 
+def safe_area(width: int, height: int, zoom: float = MAX_ZOOM) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the part of a `width` x `height` picture that every Ken Burns move with a zoom
+    up to `zoom` keeps in view for the whole shot. The view is 1/zoom of each side: a zoom holds it in the middle,
+    a pan carries it from one edge to the other, so what stays in view throughout is the middle (2/zoom - 1) of
+    each side (two thirds at 1.2)."""
+    keep = 2 / zoom - 1
+    dx, dy = math.ceil(width * (1 - keep) / 2), math.ceil(height * (1 - keep) / 2)
+    return dx, dy, width - dx, height - dy
+
+
+def narrated(clip: NarrationClip | None) -> bool:
+    """Whether a clip has speech: some audio and some words."""
+    return clip is not None and clip.duration_s > 0 and any(c.isalnum() for c in clip.text)
+
+
 def build_timeline(
     shots: list[Shot],
     narration: dict[str, NarrationClip],
@@ -78,8 +105,10 @@ def build_timeline(
     transitions: Transitions | None = None,
     ken_burns: bool = True,
 ) -> Timeline:
-    """Each shot lasts max(planned duration, lead-in + its narration + tail), in whole frames, and overlaps the
-    previous shot by its transition. Narration starts after the transition in, so voices never overlap."""
+    """A shot with narration lasts lead-in + its speech + tail + the plan's silent beat (`shot.hold_s`), so a
+    voice that reads faster than planned leaves no dead air; a shot without narration lasts its planned duration.
+    In whole frames, never fewer than its transitions need, and overlapping the previous shot by its transition.
+    Narration starts after the transition in (the lead-in is at least that long), so voices never overlap."""
     transitions = transitions or Transitions()
     joins = [transitions.between(shots[i - 1] if i else None, shot) for i, shot in enumerate(shots)]
     overlap = [frames(t, fps) if t > 0 else 0 for _, t in joins] + [0]
@@ -88,7 +117,11 @@ def build_timeline(
         clip = narration.get(shot.id)
         spoken = clip.duration_s if clip else 0.0
         lead = max(lead_in_s, overlap[i] / fps)
-        n = max(frames(max(shot.duration_s, lead + spoken + tail_s), fps), overlap[i] + overlap[i + 1] + 1)
+        if narrated(clip):
+            seconds = lead + spoken + tail_s + shot.hold_s
+        else:  # silent, or a clip without words: the plan's length, with room for whatever the clip holds
+            seconds = max(shot.duration_s, lead + spoken + tail_s)
+        n = max(frames(seconds, fps), overlap[i] + overlap[i + 1] + 1)
         start_frame -= overlap[i]
         start = start_frame / fps
         motion, zoom = motion_for(shot) if ken_burns else (Motion.none, 1.0)
@@ -106,6 +139,7 @@ def build_timeline(
                 narration_offset_s=round(lead, 6),
                 narration_duration_s=spoken,
                 text=clip.text if clip else "",
+                pauses=list(clip.pauses) if clip else [],
             )
         )
         start_frame += n
@@ -114,19 +148,147 @@ def build_timeline(
 
 
 def shot_cues(entry: TimelineEntry) -> list[SubtitleCue]:
-    """One narration split into cues of at most 2 lines of 42 characters, timed by their share of the text, in
-    the shot's own time (0 = the shot starts): the same cues wherever the shot sits in the film."""
-    if not entry.text.strip() or entry.narration_duration_s <= 0:
+    """One narration as cues in the shot's own time (0 = the shot starts): the same cues wherever the shot sits in
+    the film. The text is cut into cues of at most 2 lines of 42 columns, at sentence ends where it can be, else
+    at commas, semicolons, colons and dashes, and only then between other words; no cue shows for less than
+    0.8 s where the narration is that long (a third line is allowed rather than a shorter cue). A boundary
+    between cues sits where the text's share of the narration puts it, moved to the nearest pause in the speech
+    (`entry.pauses`) within 1 s. The cues cover the narration exactly, in order."""
+    text = _Words(entry.text)
+    if not text.words or entry.narration_duration_s <= 0:
         return []
-    lines = textwrap.wrap(entry.text, MAX_LINE, break_long_words=True)
-    chunks = ["\n".join(lines[i : i + MAX_LINES]) for i in range(0, len(lines), MAX_LINES)]
-    total = sum(len(c) for c in chunks)
-    cues, t = [], entry.narration_offset_s
-    for chunk in chunks:
-        length = entry.narration_duration_s * len(chunk) / total
-        cues.append(SubtitleCue(start_s=t, end_s=t + length, text=chunk))
-        t += length
-    return cues
+    spans = text.cues(entry.narration_duration_s)
+    times = text.boundaries(spans, entry.narration_offset_s, entry.narration_duration_s, entry.pauses)
+    while len(spans) > 1:  # a pause may have left a cue too short: merge it into its narrower neighbour
+        short = min(range(len(spans)), key=lambda k: times[k + 1] - times[k])
+        if times[short + 1] - times[short] >= MIN_CUE_S:
+            break
+        before = text.width(*spans[short - 1]) if short > 0 else math.inf
+        after = text.width(*spans[short + 1]) if short < len(spans) - 1 else math.inf
+        k = short if after < before else short - 1  # spans k and k + 1 become one
+        spans[k : k + 2] = [(spans[k][0], spans[k + 1][1])]
+        del times[k + 1]
+    return [SubtitleCue(start_s=times[k], end_s=times[k + 1], text=text.lines(i, j)) for k, (i, j) in enumerate(spans)]
+
+
+class _Words:
+    """A narration as words, with their widths and the cost of a break after each, for cutting it into cues."""
+
+    def __init__(self, text: str) -> None:
+        self.words: list[tuple[str, str]] = []  # (separator before it, word)
+        for word in text.split():
+            parts = [word]
+            if _width(word) > MAX_LINE:  # text without spaces: cut after its punctuation, then every MAX_LINE columns
+                parts = [p for p in re.split(f"(?<=[{re.escape(SENTENCE_ENDS + CLAUSE_ENDS)}])", word) if p]
+                parts = [piece for p in parts for piece in _cut(p, MAX_LINE)]
+            self.words += [(" " if k == 0 else "", p) for k, p in enumerate(parts)]
+        self.ends = [0]  # ends[k]: columns of the first k words, with a separator before each
+        for sep, word in self.words:
+            self.ends.append(self.ends[-1] + len(sep) + _width(word))
+        self.cost = [
+            _break_cost(w, self.words[k + 1][1] if k + 1 < len(self.words) else "") for k, (_, w) in enumerate(self.words)
+        ]
+
+    def width(self, i: int, j: int) -> int:
+        """Columns of words i..j-1 on one line."""
+        return self.ends[j] - self.ends[i] - len(self.words[i][0])
+
+    def breaks(self, i: int, j: int) -> list[int]:
+        """Where words i..j-1 break into lines of at most MAX_LINE columns: nowhere when they fit one; in two where
+        both fit, at punctuation first and then where they are most even; else as often as it takes."""
+        if self.width(i, j) <= MAX_LINE:
+            return []
+        two = [
+            (self.cost[k - 1], abs(self.width(i, k) - self.width(k, j)), k)
+            for k in range(i + 1, j)
+            if self.width(i, k) <= MAX_LINE and self.width(k, j) <= MAX_LINE
+        ]
+        if two:
+            return [min(two)[2]]
+        breaks, first = [], i
+        for k in range(i + 1, j):
+            if self.width(first, k + 1) > MAX_LINE:
+                breaks.append(k)
+                first = k
+        return breaks
+
+    def lines(self, i: int, j: int) -> str:
+        """Words i..j-1 as a cue's text, its lines joined by newlines."""
+        edges = [i, *self.breaks(i, j), j]
+        return "\n".join(
+            "".join(w if k == a else sep + w for k, (sep, w) in enumerate(self.words[a:b], a))
+            for a, b in itertools.pairwise(edges)
+        )
+
+    def cues(self, seconds: float) -> list[tuple[int, int]]:
+        """The cheapest cut of the words into cues (ranges of words). A cue costs the break it ends at, half of
+        each of its line breaks', a little for each sentence end inside it (a sentence to a cue where they last),
+        more for a third line, and most for lasting less than MIN_CUE_S at the narration's columns per second."""
+        n, per_column = len(self.words), seconds / max(1, self.width(0, len(self.words)))
+        best: list[tuple[float, int]] = [(0.0, 0)] + [(math.inf, 0)] * n  # cost of words[:j], where its last cue starts
+        for j in range(1, n + 1):
+            for i in range(j - 1, -1, -1):
+                breaks = self.breaks(i, j)
+                if len(breaks) + 1 > MAX_LINES + 1:  # longer cues only have more lines
+                    break
+                cost = best[i][0] + (self.cost[j - 1] if j < n else 0.0) + sum(self.cost[k - 1] for k in breaks) / 2
+                cost += 0.5 * sum(c == 0.0 for c in self.cost[i : j - 1])  # sentence ends inside the cue
+                cost += 10.0 if len(breaks) + 1 > MAX_LINES else 0.0  # a third line
+                cost += 20.0 if self.width(i, j) * per_column < MIN_CUE_S else 0.0  # too short to read
+                if cost < best[j][0]:
+                    best[j] = (cost, i)
+        spans, j = [], n
+        while j > 0:
+            spans.append((best[j][1], j))
+            j = best[j][1]
+        return spans[::-1]
+
+    def boundaries(self, spans: list[tuple[int, int]], start: float, seconds: float, pauses: list[float]) -> list[float]:
+        """When each cue starts, and the last one ends: where the text's share of the narration puts it, moved to
+        the nearest pause within PAUSE_SNAP_S that leaves both cues beside it MIN_CUE_S (or what the estimate left)."""
+        total = max(1, self.width(0, len(self.words)))
+        estimates = [start + seconds * min(1.0, self.width(0, j) / total) for _, j in spans]
+        heard = sorted(start + p for p in pauses if 0 < p < seconds)
+        times = [start]
+        for k, estimate in enumerate(estimates[:-1]):
+            after = estimates[k + 1]  # where the next boundary (or the end) is expected
+            room = max(1e-3, min(MIN_CUE_S, estimate - times[-1], after - estimate))  # and after the last boundary
+            near = [p for p in heard if abs(p - estimate) <= PAUSE_SNAP_S and p - times[-1] >= room and after - p >= room]
+            times.append(min(near, key=lambda p: abs(p - estimate)) if near else max(estimate, times[-1]))
+        return [round(t, 6) for t in [*times, start + seconds]]
+
+
+def _cut(word: str, columns: int) -> list[str]:
+    """A word in pieces of at most `columns`, never parting a character from its combining marks, nor a virama or
+    a zero-width joiner from the character after it."""
+    pieces, current = [], ""
+    for c in word:
+        joined = current and (
+            unicodedata.category(c)[0] == "M" or unicodedata.combining(current[-1]) == 9 or current[-1] == "\u200d"
+        )
+        if current and not joined and _width(current + c) > columns:
+            pieces.append(current)
+            current = ""
+        current += c
+    return [*pieces, current] if current else pieces
+
+
+def _width(text: str) -> int:
+    """Columns a text takes on screen: a combining mark none, a wide (CJK) character two, others one."""
+    return sum(
+        0 if unicodedata.category(c) in ("Mn", "Me") else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
+    )
+
+
+def _break_cost(word: str, after: str) -> float:
+    """What a break between `word` and the word `after` it costs: nothing after a sentence, a little after a
+    clause or before a dash, most inside a phrase."""
+    word = word.rstrip(CLOSERS)
+    if word[-1:] in tuple(SENTENCE_ENDS) and not re.fullmatch(r"(Mr|Mrs|Ms|Dr|St|Mt|Jr|Sr)\.", word):
+        return 0.0
+    if word[-1:] in tuple(CLAUSE_ENDS) or word.endswith("--") or after[:1] in ("—", "–"):
+        return 1.0
+    return 4.0
 
 
 def cues_for(entry: TimelineEntry) -> list[SubtitleCue]:

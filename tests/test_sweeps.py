@@ -84,18 +84,20 @@ def test_quality_figures_are_in_every_manifest(run):
     assert quality["story_narrated"] > 0.99 and quality["names_in_prompts"] == 1.0
     assert quality["scenes"] == 2 and quality["video_s"] > 5
     # Measured from the music stem, not read from the config: never deeper than the configured 15 dB (the floor is
-    # not ducked), and the compressor leaves the quiet placeholder beeps' music ~1.5 dB over the floor and lets it
-    # half back up between beeps: 12.1 dB measured (a steady tone ducks to 14.5, espeak speech to 13.7).
-    assert 11.0 <= quality["duck_depth_db"] <= 14.0
+    # not ducked), and the compressor leaves the quiet placeholder beeps' music over the floor and lets it back up
+    # between beeps and in the pauses after commas and sentences: 10.5 dB measured (a steady tone ducks to 14.5,
+    # espeak speech to 13.7).
+    assert 9.5 <= quality["duck_depth_db"] <= 14.0
     assert (result.run_dir / "ducking.wav").is_file() and "ducking.wav" in result.manifest.outputs
 
 
 def test_the_measured_ducking_depth_follows_the_setting(run):
     shallow = run(STORY, "compositor.duck_depth_db=6").manifest.quality["duck_depth_db"]
     deep = run(STORY, "compositor.duck_depth_db=20").manifest.quality["duck_depth_db"]
-    # measured 5.3 and 15.0: a shallow floor dominates the ducked music; a deep one sinks below what the compressor
-    # leaves of the beeps' music, so the figure falls short of the setting as the setting grows
-    assert 4.5 <= shallow <= 6.0 and 13.5 <= deep <= 19.0 and deep - shallow >= 8.0
+    # measured 4.9 and 12.5: a shallow floor dominates the ducked music; a deep one sinks below what the compressor
+    # leaves of the beeps' music (which comes back in the voice's pauses), so the figure falls short of the setting
+    # as the setting grows
+    assert 4.5 <= shallow <= 6.0 and 12.0 <= deep <= 19.0 and deep - shallow >= 7.0
 
 
 def test_cache_explain_names_the_cause_of_a_miss(run, cache_dir, capsys):

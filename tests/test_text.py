@@ -1,18 +1,19 @@
 from pathlib import Path
 
 from storyforge import text as tx
+from storyforge.reading import cast, structure
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "mock"
 
 
-def test_normalize_unwraps_rejoins_and_cleans():
-    raw = "The Mad-\nmen came\nhome.\x00\n\n“Quoted” — kept.\r\nNext line"
-    assert tx.normalize(raw) == "The Madmen came home.\n\n“Quoted” — kept. Next line"
+def test_a_hard_wrapped_text_is_unwrapped_cleaned_and_mended():
+    doc = structure.read("The Mad-\nmen came\nhome.\x00\n\n“Quoted” — kept.\r\nNext line")
+    assert doc.sections == [("", ["The Madmen came home.", "“Quoted” — kept. Next line"])]
 
 
 def test_sections_split_at_explicit_breaks():
     text = "Chapter 1\n\nOne.\n\n***\n\nTwo.\n\n\n\nThree.\n\nINT. KITCHEN - NIGHT\n\nFour."
-    sections = tx.split_sections(tx.normalize(text))
+    sections = structure.read(text).sections
     assert [ps for _, ps in sections] == [["One."], ["Two."], ["Three."], ["Four."]]
     assert sections[0][0] == "Chapter 1" and sections[3][0].startswith("INT. KITCHEN")
 
@@ -23,8 +24,10 @@ def test_sentences_latin_and_devanagari():
 
 
 def test_example_stories_cast():
-    en = tx.split_title(tx.normalize((ASSETS / "example_story.txt").read_text()))[1]
-    assert set(tx.proper_names(en)) == {"Ilsa", "Bram"}
-    hi = tx.split_title(tx.normalize((ASSETS / "example_story_hi.txt").read_text()))[1]
+    en = "\n\n".join(
+        ps for _, paragraphs in structure.read((ASSETS / "example_story.txt").read_text()).sections for ps in paragraphs
+    )
+    assert {p.name for p in cast.characters(en, "en")} == {"Ilsa", "Bram"}
+    hi = "\n\n".join(p for _, ps in structure.read((ASSETS / "example_story_hi.txt").read_text()).sections for p in ps)
     assert tx.language(hi) == "hi"
-    assert {"गौरी", "कबीर"} <= set(tx.proper_names(hi, min_count=2))
+    assert {"गौरी", "कबीर"} <= {p.name for p in cast.characters(hi, "hi")}

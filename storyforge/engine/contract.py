@@ -90,6 +90,12 @@ class Service:
         cls = type(self)
         return {"target": f"{cls.__module__}.{cls.__qualname__}", "provider": self.provider.value, **key_params(self.params)}
 
+    def item_fingerprint(self, item: Any) -> dict:
+        """What this service's output for one item of a `for_each` stage depends on besides `fingerprint()`, found
+        from the item: e.g. the digest of the font file a card's text is drawn with, which follows the text's
+        script. Merged into the service's fingerprint in that item's key; {} (the default): nothing."""
+        return {}
+
     def warm_up(self) -> None:
         """Load weights ahead of first use (no-op for services without any)."""
 

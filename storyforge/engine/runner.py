@@ -2,7 +2,8 @@
 memoised in the cache.
 
 A unit is a whole stage, or one item of a `for_each` stage. Its key hashes the stage target and version, the
-params that shape output, the fingerprints of the services it uses, its prompt templates, a seed derived from
+params that shape output, the fingerprints of the services it uses (with what they say one item depends on,
+e.g. the font its text is drawn with), its prompt templates, a seed derived from
 (run seed, item id), and the content digests of its inputs. A unit that finishes is committed to the cache at
 once, so a run that dies later resumes from there. Results keep story order however they finish. When an item
 of a `for_each` stage fails, its siblings still finish (and are cached) before the stage raises the first failure.
@@ -124,6 +125,15 @@ def base_payload(node: Node, fingerprints: dict[str, dict], prompts: PromptSet) 
     }
 
 
+def item_base(node: Node, base: dict, item: Any) -> dict:
+    """The stage's key payload for one item: with what each service says that item's output depends on (its
+    `item_fingerprint`, e.g. the font a card is drawn with) merged into the service's fingerprint."""
+    extra = {use: getattr(node.stage, use).item_fingerprint(item) for use in type(node.stage).uses}
+    if not any(extra.values()):
+        return base
+    return {**base, "services": {use: {**fp, **extra[use]} for use, fp in base["services"].items()}}
+
+
 def input_digests(node: Node, inputs: dict[str, Output]) -> dict[str, str]:
     """Content digests of a unit's inputs; only the fields a stage declares in `reads` where it declares them."""
     reads = type(node.stage).reads
@@ -208,6 +218,9 @@ class Runner:
                 (getattr(item, "id", None) or f"{i + 1:04d}", {**fixed, param: Output(item, digest(dump(item)))})
                 for i, item in enumerate(items)
             ]
+        bases = [base] * len(units)
+        if node.for_each is not None:  # off the event loop: a service may look at files (fonts) to answer
+            bases = await anyio.to_thread.run_sync(lambda: [item_base(node, base, inputs[param].value) for _, inputs in units])
         self.reporter.stage_started(node.name, len(units) if node.for_each else 0)
         records: list[ItemRecord | None] = [None] * len(units)
         values: list[Any] = [None] * len(units)
@@ -215,7 +228,7 @@ class Runner:
 
         async def run_unit(i: int, item: str, inputs: dict[str, Output]) -> None:
             try:
-                values[i], records[i] = await self._unit(node, base, item, inputs)
+                values[i], records[i] = await self._unit(node, bases[i], item, inputs)
             except Exception as exc:  # the other items go on and are cached; the first failure is raised after them
                 failed[i] = exc
                 return

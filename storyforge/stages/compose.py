@@ -1,6 +1,10 @@
 """`Compose`: shots, pictures and narration -> the edit: the timeline, subtitles (SRT and WebVTT), and the pieces
 the picture is made of (each shot's body and each transition; storyforge/timeline.py `plan_pieces`).
 
+A narrated shot lasts its lead-in, its measured speech, the tail and the plan's silent beat (`hold_s`); only a
+shot without narration keeps its planned duration. Subtitle cues break at punctuation and sit at the pauses of
+the speech (storyforge/timeline.py `shot_cues`).
+
 Everything here is data, computed before any media work: the `segments` stage renders the pieces (one cached
 item each), `mix` makes the sound, `film` joins them. A piece's cache key is what it shows, not where it sits,
 so a narration edit that moves every later shot re-renders only the pieces whose slot length changed.
@@ -15,14 +19,14 @@ from storyforge.timeline import Transitions, build_timeline, plan_pieces, to_srt
 
 class Compose(Stage):
     export = "edit.json"
-    version = "3"  # 3: the edit (timeline and pieces); rendering moved to segments, mix and film
+    version = "4"  # 4: a narrated shot lasts as long as its speech; cues at punctuation and pauses, none under 0.8 s
 
     class Params(Params):
         width: int = 1280  # output frame width
         height: int = 720  # output frame height
         fps: int = 24  # output frame rate
         lead_in_s: float = 0.3  # silence before a shot's narration starts
-        tail_s: float = 0.5  # silence after it ends, before the next shot
+        tail_s: float = 0.5  # silence after it ends, before the next shot (plus the shot's own `hold_s`)
         within_scene: Transition = Transition.crossfade  # cut | crossfade | fade_black between shots of a scene
         between_scenes: Transition = Transition.fade_black  # ... and between scenes
         crossfade_s: float = 0.5  # length of a crossfade

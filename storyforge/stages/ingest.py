@@ -1,6 +1,8 @@
 """`Ingest`: raw story text -> a cleaned `Story` with its structure, its chunks and its cast (the story bible).
 
-Cleaning and structure are rules (storyforge.text). The text is cut into chunks that fit the LLM's
+Cleaning and structure are rules (storyforge.reading.structure): front and back matter, licence blocks and
+markup come out, the title, author and source lines are recorded instead of narrated, and chapters, scene
+breaks, paragraphs and play cues are found as a reader would. The text is cut into chunks that fit the LLM's
 `context_budget` (counted with the model's tokenizer where the backend has one), along section and paragraph
 boundaries. The cast and summary come from the LLM: in one call when the story fits one chunk; otherwise, as
 `summarize` says, map-reduce (a bible and summary per chunk, merged; the summaries reduced to one) or from the
@@ -19,9 +21,11 @@ from storyforge import text as tx
 from storyforge.engine.contract import Params, RunContext, Stage, gather
 from storyforge.errors import StoryforgeError
 from storyforge.models import Chunk, Section, Story, StoryBible, StoryInput, Summary
+from storyforge.reading import cast, structure
 
 
 class Ingest(Stage):
+    version = "2"  # 2: structure detection (front matter, chapters with subtitles, indented paragraphs, cues)
     uses = ("llm",)
     prompts = ("story_bible", "summarize")
     export = "story.json"
@@ -31,36 +35,42 @@ class Ingest(Stage):
         language: str | None = None  # ISO 639-1 code of the story; None: from the script (Devanagari -> hi)
 
     async def run(self, ctx: RunContext, source: StoryInput) -> Story:
-        clean = tx.normalize(source.text)
-        title, body = tx.split_title(clean)
-        if not body.strip():
+        doc = structure.read(source.text)
+        sections = [Section(heading=h, paragraphs=ps) for h, ps in doc.sections]
+        body = "\n\n\n".join("\n\n".join(s.paragraphs) for s in sections)
+        if not tx.words(body):
             raise StoryforgeError(
-                f"the story '{source.source}' has no text left after cleaning.", "give a file with prose in it."
+                f"the story '{source.source}' has no text left to narrate after cleaning"
+                + (f" (taken out as front or back matter: {'; '.join(doc.dropped)[:200]})" if doc.dropped else "")
+                + ".",
+                "give a file with prose in it.",
             )
-        sections = [Section(heading=h, paragraphs=ps) for h, ps in tx.split_sections(body)]
-        title = title or Path(source.source).stem.replace("_", " ").title()
+        title = doc.title or Path(source.source).stem.replace("_", " ").title()
         language = self.params.language or tx.language(body)
         budget = self.llm.params.context_budget
         chunks = await self._chunks(sections, budget)
-        story = Story(title=title, text=body, language=language, sections=sections, chunks=chunks,
-                      tokens=sum(c.tokens for c in chunks))  # fmt: skip
+        cues = list(dict.fromkeys(doc.cues.values()))  # a play's cast
+        story = Story(title=title, author=doc.author, sources=doc.sources, text=body, language=language,
+                      sections=sections, chunks=chunks, tokens=sum(c.tokens for c in chunks), cues=doc.cues)  # fmt: skip
         mode = self.params.summarize
         if len(chunks) == 1 and mode != "always":
-            bible = await self._bible(ctx, title, body, language)
+            bible = await self._bible(ctx, title, body, language, cues)
         elif mode == "never":
             ctx.log.warning(
                 "%s: %d tokens is over llm.context_budget=%d and stages.story.summarize=never: the cast and summary come "
                 "from the first %d tokens only.", title, story.tokens, budget, chunks[0].tokens
             )  # fmt: skip
-            bible = await self._bible(ctx, title, chunks[0].text, language)
+            bible = await self._bible(ctx, title, chunks[0].text, language, cues)
         else:
-            bibles = await gather(lambda c: self._bible(ctx, title, c.text, language), chunks)
+            bibles = await gather(lambda c: self._bible(ctx, title, c.text, language, cues), chunks)
             for chunk, part in zip(chunks, bibles, strict=True):
                 chunk.summary = part.summary
             summary = await self._reduce(ctx, title, [c.summary for c in chunks if c.summary], budget)
             bible = rules.merge_bibles(bibles, summary)
             story.summarized = True
-        return story.model_copy(update=dict(bible))  # fields as models, not dicts
+        story = story.model_copy(update=dict(bible))  # fields as models, not dicts
+        story.narrator = cast.narrator(body, {c.name: c.aliases for c in story.characters})  # "I said" means them
+        return story
 
     def report(self, story: Story) -> dict:
         return {
@@ -71,11 +81,12 @@ class Ingest(Stage):
             "summarized": [c.index for c in story.chunks if c.summary] if story.summarized else [],
         }
 
-    async def _bible(self, ctx: RunContext, title: str, text: str, language: str) -> StoryBible:
+    async def _bible(self, ctx: RunContext, title: str, text: str, language: str, cues: list[str]) -> StoryBible:
         prompt = ctx.prompts.render(
             "story_bible", title=title, text=text, language=language, schema=StoryBible.model_json_schema()
         )
-        return await self.llm.generate("story_bible", prompt, StoryBible, {"title": title, "text": text, "language": language})
+        context = {"title": title, "text": text, "language": language, "cues": cues}
+        return await self.llm.generate("story_bible", prompt, StoryBible, context)
 
     async def _reduce(self, ctx: RunContext, title: str, summaries: list[str], budget: int) -> str:
         """Summaries of consecutive parts -> one, in as many rounds as the budget needs."""

@@ -1,67 +1,78 @@
 """`Narrate`: one shot's narration text -> speech, fanned out with `for_each: shots`.
 
-Quoted dialogue is spoken in a voice of its own per speaker where the backend has several (the speaker is the
-cast member named next to the quote, e.g. `"Go!" Tom said.`), joined to the narrator's lines with a short
-pause. The clip's duration is measured from the audio, so real voices drive the timeline and the subtitles.
+Quoted dialogue is spoken in a voice of its own per speaker where the backend has several (the speaker comes
+from the scene's dialogue, `Shot.speech`: a speech tag, a play's cue, or an exchange's alternation), joined to
+the narrator's lines with a short pause. The clip records its lines (who speaks, why, and when) and the
+pauses in its speech (where subtitle cues break). Its duration is measured from the audio, so real voices
+drive the timeline and the subtitles.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
+from storyforge import rules
 from storyforge import text as tx
 from storyforge.engine.contract import Params, RunContext, Stage, gather
 from storyforge.media import media_type, read_wav, resample, wav_duration, write_wav
-from storyforge.models import Artifact, NarrationClip, Shot, Story, VoiceType
+from storyforge.models import Artifact, NarrationClip, Shot, SpokenLine, Story, Utterance, VoiceType
+from storyforge.reading import dialogue
 
 
 class Narrate(Stage):
+    version = "2"  # 2: speakers from the scene's dialogue, lines timed, pauses found
     uses = ("tts",)
 
-    reads = {"shot": ("scene_index", "index", "narration", "characters"), "story": ("language", "characters")}
+    reads = {"shot": ("scene_index", "index", "narration", "characters", "speech"), "story": ("language", "characters", "cues")}
 
     class Params(Params):
         dialogue_voices: bool = True  # speak quoted dialogue in the speaker's voice (backends with several)
         pause_s: float = 0.12  # silence between the narrator's and a speaker's lines
+        min_pause_s: float = 0.15  # a quieter stretch at least this long is a pause (subtitle cues break there)
 
     async def run(self, ctx: RunContext, shot: Shot, story: Story) -> NarrationClip:
-        lines = [(VoiceType.narrator, shot.narration, "")]
-        if self.params.dialogue_voices and self.tts.multi_voice:
-            spans = tx.quoted_spans(shot.narration)
-            cast = [(n, c.name) for c in story.characters for n in [c.name, *c.aliases]]
-            lines = [
-                (VoiceType.dialogue, span, self._speaker(spans, i, cast, shot)) if quoted else (VoiceType.narrator, span, "")
-                for i, (quoted, span) in enumerate(spans)
-            ] or lines
-
-        lines = [line for line in lines if tx.words(line[1])]  # nothing to say in "—" between two quotes
-        if not lines:  # a shot without narration: a moment of silence, not a backend error
+        speech = self._speech(shot, story)
+        voiced = self.params.dialogue_voices and self.tts.multi_voice
+        if not voiced:  # one voice reads it all, in one piece
+            speech_parts = [Utterance(text=shot.narration)]
+        else:  # consecutive utterances in the same voice are spoken together
+            speech_parts = []
+            for u in speech:
+                if speech_parts and (speech_parts[-1].voice, speech_parts[-1].speaker) == (u.voice, u.speaker):
+                    speech_parts[-1] = speech_parts[-1].model_copy(update={"text": f"{speech_parts[-1].text} {u.text}"})
+                else:
+                    speech_parts.append(u)
+        speech_parts = [u for u in speech_parts if tx.words(u.text)]  # nothing to say in "—" between two quotes
+        if not speech_parts:  # a shot without narration: a moment of silence, not a backend error
             path = write_wav(ctx.path(f"{shot.id}.wav"), np.zeros(int(0.3 * 24000), dtype=np.float32), 24000)
             audio = Artifact(name=f"narration/{shot.id}.wav", media_type=media_type(path), path=path)
             return NarrationClip(shot_id=shot.id, text=shot.narration, audio=audio, duration_s=0.3, backend="silence")
         names = [c.name for c in story.characters]
-        slots = [names.index(s) if s in names else len(names) for _, _, s in lines]  # a voice per cast member
+        slots = [names.index(u.speaker) if u.speaker in names else len(names) for u in speech_parts]  # a voice per cast member
 
         async def speak(i: int) -> Path:
-            kind, text, _ = lines[i]
-            return await self.tts.speak(text, story.language, ctx.seed, ctx.path(f"{shot.id}-{i}.wav"), kind, slots[i])
+            u = speech_parts[i]
+            return await self.tts.speak(u.text, story.language, ctx.seed, ctx.path(f"{shot.id}-{i}.wav"), u.voice, slots[i])
 
-        parts = await gather(speak, range(len(lines)))
-        path = parts[0] if len(parts) == 1 else self._join(parts, ctx.path(f"{shot.id}.wav"))
+        parts = await gather(speak, range(len(speech_parts)))
+        path, spans = self._join(parts, ctx.path(f"{shot.id}.wav"))
+        duration = wav_duration(path)
+        lines = _timed(speech, speech_parts, spans) if voiced else _spread(speech, duration)
         audio = Artifact(name=f"narration/{shot.id}.wav", media_type=media_type(path), path=path)
-        voices = [self.tts.voice_for(story.language, kind, slot) for (kind, _, _), slot in zip(lines, slots, strict=True)]
+        voices = [self.tts.voice_for(story.language, u.voice, slot) for u, slot in zip(speech_parts, slots, strict=True)]
         return NarrationClip(
             shot_id=shot.id,
             text=shot.narration,
-            voice=VoiceType.dialogue if any(k == VoiceType.dialogue for k, _, _ in lines) else VoiceType.narrator,
+            voice=VoiceType.dialogue if any(u.voice == VoiceType.dialogue for u in speech_parts) else VoiceType.narrator,
             audio=audio,
-            duration_s=round(wav_duration(path), 4),
+            duration_s=round(duration, 4),
             backend=self.tts.name,
             voices=list(dict.fromkeys(voices)),
-            speakers=list(dict.fromkeys(s for _, _, s in lines if s)),
+            speakers=list(dict.fromkeys(u.speaker for u in speech_parts if u.speaker)),
+            lines=lines,
+            pauses=find_pauses(path, self.params.min_pause_s),
         )
 
     def report(self, output: NarrationClip) -> dict:
@@ -74,19 +85,81 @@ class Narrate(Stage):
         }
 
     @staticmethod
-    def _speaker(spans: list[tuple[bool, str]], i: int, cast: list[tuple[str, str]], shot: Shot) -> str:
-        """Who says quote `i`: a cast name just after it ("…," Tom said), else just before it (Tom said: "…")."""
-        after = " ".join(tx.words(spans[i + 1][1])[:5]) if i + 1 < len(spans) and not spans[i + 1][0] else ""
-        before = " ".join(tx.words(spans[i - 1][1])[-5:]) if i > 0 and not spans[i - 1][0] else ""
-        for text in (after, before):
-            for name, canonical in cast:
-                if re.search(rf"\b{re.escape(name)}\b", text):
-                    return canonical
-        return shot.characters[0] if shot.characters else "someone"
+    def _speech(shot: Shot, story: Story) -> list[Utterance]:
+        """The shot's utterances as planned from the scene, or, where the narration was edited since, read from
+        the shot's own text."""
+        if shot.speech and tx.words(" ".join(u.text for u in shot.speech)) == tx.words(shot.narration):
+            return shot.speech
+        lines = [
+            x
+            for para in dialogue.attribute([shot.narration], rules.cast_names(story), story.cues, rules.leads(story))
+            for x in para
+        ]
+        return [rules.to_utterance(x.text, x) for x in lines] or [Utterance(text=shot.narration)]
 
-    def _join(self, parts: list[Path], out: Path) -> Path:
+    def _join(self, parts: list[Path], out: Path) -> tuple[Path, list[tuple[float, float]]]:
+        """The parts one after another with a short pause between them; where each part sits, in seconds."""
         clips = [read_wav(p) for p in parts]
         rate = clips[0][1]
-        gap = np.zeros(int(self.params.pause_s * rate), dtype=np.float32)
         mono = [resample(s if s.ndim == 1 else s.mean(axis=1), r, rate) for s, r in clips]
-        return write_wav(out, np.concatenate([x for clip in mono for x in (clip, gap)][:-1]), rate)
+        gap = np.zeros(int(self.params.pause_s * rate), dtype=np.float32)
+        spans, t = [], 0
+        for clip in mono:
+            spans.append((t / rate, (t + len(clip)) / rate))
+            t += len(clip) + len(gap)
+        if len(parts) == 1:
+            return parts[0], spans
+        return write_wav(out, np.concatenate([x for clip in mono for x in (clip, gap)][:-1]), rate), spans
+
+
+def _timed(speech: list[Utterance], parts: list[Utterance], spans: list[tuple[float, float]]) -> list[SpokenLine]:
+    """Each utterance placed in the audio: its part's span, shared among the part's utterances by length."""
+    out, k = [], 0
+    for part, (start, end) in zip(parts, spans, strict=True):
+        members = []
+        while k < len(speech) and len(" ".join(u.text for u in members)) < len(part.text):
+            members.append(speech[k])
+            k += 1
+        total = sum(len(u.text) for u in members) or 1
+        t = start
+        for u in members:
+            length = (end - start) * len(u.text) / total
+            out.append(SpokenLine(**u.model_dump(), start_s=round(t, 3), end_s=round(t + length, 3)))
+            t += length
+    return out
+
+
+def _spread(speech: list[Utterance], duration: float) -> list[SpokenLine]:
+    """One voice read it all: each utterance's place estimated by its share of the characters."""
+    total = sum(len(u.text) for u in speech) or 1
+    out, t = [], 0.0
+    for u in speech:
+        length = duration * len(u.text) / total
+        out.append(SpokenLine(**u.model_dump(), start_s=round(t, 3), end_s=round(t + length, 3)))
+        t += length
+    return out
+
+
+def find_pauses(path: Path, min_pause_s: float = 0.15, frame_s: float = 0.02) -> list[float]:
+    """Middles of the quiet stretches inside the speech (not before or after it), in seconds: frames whose RMS
+    is 30 dB or more under the clip's loudest, lasting at least `min_pause_s`."""
+    samples, rate = read_wav(path)
+    mono = samples if samples.ndim == 1 else samples.mean(axis=1)
+    n = int(rate * frame_s)
+    if n <= 0 or len(mono) < 2 * n:
+        return []
+    frames = mono[: len(mono) // n * n].reshape(-1, n).astype(np.float64)
+    rms = np.sqrt(np.mean(np.square(frames), axis=1))
+    quiet = rms < max(rms.max(), 1e-9) * 10 ** (-30 / 20)
+    loud = np.flatnonzero(~quiet)
+    if not len(loud):
+        return []
+    out, run = [], None
+    for i in range(loud[0], loud[-1] + 1):
+        if quiet[i] and run is None:
+            run = i
+        elif not quiet[i] and run is not None:
+            if (i - run) * frame_s >= min_pause_s:
+                out.append(round((run + i) / 2 * frame_s, 3))
+            run = None
+    return out

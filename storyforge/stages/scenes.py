@@ -18,12 +18,13 @@ from storyforge.models import Chunk, Scene, SceneList, Story
 
 
 class SplitScenes(Stage):
+    version = "2"  # 2: long sections and paragraphs cut near target_words, never inside a quotation
     uses = ("llm",)
     prompts = ("split_scenes",)
     export = "scenes.json"
 
     class Params(Params):
-        target_words: int = 220  # scene length to aim for when the story has no explicit breaks
+        target_words: int = 220  # scene length to aim for (a section over twice this is cut near it)
         min_coverage: float = 0.9  # share of a chunk's words its scenes must reproduce, in order
         on_low_coverage: Literal["fallback", "fail", "accept"] = "fallback"
 

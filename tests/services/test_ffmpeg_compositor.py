@@ -1,5 +1,5 @@
 """The compositor measured on generated inputs: loudness, ducking depth (and its music stem), duration, fades,
-presets, errors."""
+presets, errors, what every Ken Burns move keeps in view, and the font of burned-in subtitles in their key."""
 
 import re
 import subprocess
@@ -11,12 +11,24 @@ import pytest
 from PIL import Image
 
 from storyforge.errors import StoryforgeError
-from storyforge.media import read_wav, system_font, write_wav
-from storyforge.models import Artifact, MusicTrack, NarrationClip, Piece, Shot, ShotType, ShotVisual, Transition, Video
+from storyforge.media import font_for, read_wav, system_font, write_wav
+from storyforge.models import (
+    Artifact,
+    Motion,
+    MusicTrack,
+    NarrationClip,
+    Piece,
+    PieceSource,
+    Shot,
+    ShotType,
+    ShotVisual,
+    Transition,
+    Video,
+)
 from storyforge.quality import DUCKING_WAV, duck_depth, quality_figures
 from storyforge.services.compositor.ffmpeg import FFmpegCompositor, lay_narration, seamless_loop
 from storyforge.services.ffmpeg import ffmpeg_exe, probe
-from storyforge.timeline import Transitions, build_timeline, plan_pieces, to_srt
+from storyforge.timeline import MAX_ZOOM, Transitions, build_timeline, plan_pieces, safe_area, to_srt
 
 VOICE_HZ, MUSIC_HZ, RATE = 2000, 200, 16000
 
@@ -325,3 +337,41 @@ def test_narration_is_laid_at_its_place_at_one_rate(tmp_path):
         start = round(entry.narration_start_s * rate)
         assert not loud[start - 200 : start - 10].any() and loud[start + 10 : start + 200].any(), entry.shot_id
     assert lay_narration(tl, {}, tmp_path / "none.wav") is None
+
+
+@pytest.mark.parametrize(
+    "motion", [Motion.pan_left, Motion.pan_right, Motion.pan_up, Motion.pan_down, Motion.zoom_in, Motion.zoom_out]
+)
+def test_every_ken_burns_move_keeps_the_safe_area_in_view(tmp_path, motion):
+    w, h, slot = 320, 180, 6
+    left, top, right, bottom = safe_area(w, h)
+    still = Image.new("L", (w, h), 0)  # a bright mark just inside each corner of the safe area
+    for x, y in ((left, top), (right - 8, top), (left, bottom - 8), (right - 8, bottom - 8)):
+        still.paste(255, (x, y, x + 8, y + 8))
+    png = tmp_path / "still.png"
+    still.convert("RGB").save(png)
+    source = PieceSource(
+        media=Artifact(name=png.name, media_type="image/png", path=png),
+        motion=motion,
+        zoom=MAX_ZOOM,
+        slot_frames=slot,
+        first_frame=0,
+    )
+    piece = Piece(id="s01_01", frames=slot, sources=[source], width=w, height=h, fps=12)
+    out = anyio.run(lambda: FFmpegCompositor(preset="ultrafast", crf=0).render_segment(piece, tmp_path / "piece.mp4"))
+    for frame in decoded(out)[[0, -1]]:  # the move's two ends
+        luma = frame[: w * h].reshape(h, w)
+        quarters = [luma[: h // 2, : w // 2], luma[: h // 2, w // 2 :], luma[h // 2 :, : w // 2], luma[h // 2 :, w // 2 :]]
+        assert all((q > 128).sum() >= 48 for q in quarters)  # all four 8x8 marks, (nearly) whole, on screen
+
+
+def test_the_key_of_burned_in_subtitles_follows_the_font_that_draws_them(tmp_path):
+    tl, visuals, *_ = make(tmp_path, scenes=1, per_scene=1)
+    body = next(p for p in plan_pieces(tl, visuals, burn_subtitles=True) if p.cues)
+    comp = FFmpegCompositor()
+    assert comp.item_fingerprint(plan_pieces(tl, visuals)[0]) == {}  # no subtitles drawn: no font in the key
+    english = comp.item_fingerprint(body)
+    assert english["font_sha256"] == font_for(body.cues[0].text, None, False).sha256 != ""
+    if system_font("hi") is not None:
+        hindi = body.model_copy(update={"cues": [c.model_copy(update={"text": "गौरी को पतंग उड़ाना पसंद था।"}) for c in body.cues]})
+        assert comp.item_fingerprint(hindi)["font_sha256"] != english["font_sha256"]

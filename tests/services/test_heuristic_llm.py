@@ -6,18 +6,16 @@ from omegaconf import OmegaConf
 
 from storyforge import text as tx
 from storyforge.config import compose
-from storyforge.models import SceneList, ScenePlan, Section, Story, StoryBible
+from storyforge.models import SceneList, ScenePlan, Story
 from storyforge.resources import asset
 from storyforge.services.llm.heuristic import HeuristicLLM
+from tests.support.stories import ingest
 
 llm = HeuristicLLM()
 
 
 def story_of(raw: str) -> Story:
-    title, body = tx.split_title(tx.normalize(raw))
-    bible = anyio.run(llm.generate, "story_bible", "", StoryBible, {"title": title, "text": body, "language": tx.language(body)})
-    sections = [Section(heading=h, paragraphs=p) for h, p in tx.split_sections(body)]
-    return Story(title=title, text=body, language=tx.language(body), sections=sections, **bible.model_dump())
+    return ingest(raw)
 
 
 def scenes_of(raw: str, target_words: int = 220) -> SceneList:

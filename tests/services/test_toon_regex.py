@@ -40,10 +40,18 @@ CASES = [
 ]
 
 
+def asked(answer) -> dict:
+    """What a model is asked for: the answer without the fields its schema leaves out (checks, a shot's speech)."""
+    data = answer.model_dump(mode="json", exclude={"checks"})
+    for shot in data.get("shots", []):
+        shot.pop("speech", None)
+    return data
+
+
 @pytest.mark.parametrize(("model", "data"), CASES, ids=[m.__name__ for m, _ in CASES])
 def test_the_pattern_matches_the_library_encoding(model, data):
     # strings with commas are quoted by the library, as the pattern requires
-    text = toon_format.encode(model.model_validate(data).model_dump(mode="json", exclude={"checks"}))
+    text = toon_format.encode(asked(model.model_validate(data)))
     assert re.fullmatch(toon_regex(model.model_json_schema(), max_chars=100, max_items=4), text)
     assert model.model_validate(toon_format.decode(text)) == model.model_validate(data)
 
@@ -53,7 +61,7 @@ def test_caps_on_items_and_characters_hold():
 
     def encode(shots: int, text: str) -> str:
         plan = {"scene_index": 1, "shots": [{**SHOT, "index": i, "narration": text} for i in range(1, shots + 1)]}
-        return toon_format.encode(ScenePlan.model_validate(plan).model_dump(mode="json", exclude={"checks"}))
+        return toon_format.encode(asked(ScenePlan.model_validate(plan)))
 
     assert re.fullmatch(pattern, encode(2, "Short, and sweet"))
     assert not re.fullmatch(pattern, encode(3, "Short, and sweet"))  # max_items

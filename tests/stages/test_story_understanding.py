@@ -5,27 +5,17 @@ from __future__ import annotations
 import json
 import logging
 
-import anyio
 import pytest
 
 from storyforge import rules
 from storyforge import text as tx
-from storyforge.engine.contract import PromptSet, RunContext
 from storyforge.errors import StageFailed
-from storyforge.models import StoryInput
 from storyforge.resources import resource_dir
-from storyforge.services.llm.heuristic import HeuristicLLM
-from storyforge.stages.ingest import Ingest
 from tests.conftest import FIXTURES
 from tests.support.chat_server import ChatServer
+from tests.support.stories import ingest
 
 EXAMPLE = resource_dir("assets") / "mock" / "example_story.txt"
-
-
-def ingest(text: str, budget: int, summarize: str = "auto"):
-    stage = Ingest(Ingest.Params(summarize=summarize), {"llm": HeuristicLLM(context_budget=budget)})
-    ctx = RunContext(stage="story", item="", seed=0, scratch=None, prompts=PromptSet(resource_dir("conf") / "prompts" / "v1"))
-    return anyio.run(stage.run, ctx, StoryInput(text=text, source="story.txt"))
 
 
 def test_a_story_over_the_budget_is_chunked_without_losing_a_word():

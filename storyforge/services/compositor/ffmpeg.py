@@ -3,7 +3,8 @@
 - **Segments** (`render_segment`): one piece of the film (storyforge/timeline.py `plan_pieces`) per ffmpeg run:
   a shot's body (its still with Ken Burns motion, or its clip trimmed, slowed or held, over the frames of its
   slot the piece shows), or a transition (`xfade` crossfade or fade through black) rendered from the edges of
-  its two shots only; subtitles burned in per piece on request. H.264 at the render size and fps with the same
+  its two shots only; subtitles burned in per piece on request, in an installed font that covers their script
+  (its file's digest is part of the piece's key: `item_fingerprint`). H.264 at the render size and fps with the same
   encoder settings every time, so every piece is a closed GOP that joins the others without re-encoding. Pieces
   render in parallel, one more at once than the machine has cores (`max_concurrency`): each ffmpeg has
   single-threaded stretches (start-up, decoding the picture, zoompan) that the extra one fills.
@@ -28,15 +29,15 @@ import os
 import wave
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import anyio
 import numpy as np
 from PIL import Image
 
-from storyforge import text as tx
 from storyforge.engine.contract import Service, gather, knob
 from storyforge.errors import StoryforgeError
-from storyforge.media import read_wav, resample, system_font, write_wav
+from storyforge.media import Font, font_for, read_wav, resample, write_wav
 from storyforge.models import (
     ModelProvider,
     Motion,
@@ -156,7 +157,7 @@ class FFmpegCompositor(Service):
         duck_release_ms: float = 400.0  # how fast it comes back after narration ends
         loudness_lufs: float = -16.0  # integrated loudness target of the final mix
         true_peak_db: float = -1.5  # true-peak ceiling
-        font: str | None = None  # font family for burned-in subtitles; None: one that covers the script (fontconfig)
+        font: str | None = None  # font family for burned-in subtitles; None: an installed one that covers their text
         font_size: int = 18  # burned-in subtitle size (libass units at 288p; scales with the video)
 
     async def compose(
@@ -208,9 +209,8 @@ class FFmpegCompositor(Service):
         if piece.cues:
             subs = out.with_suffix(".srt")
             subs.write_text(to_srt(piece.cues), encoding="utf-8")
-            text = " ".join(c.text for c in piece.cues)
-            font = self.params.font or (system_font(tx.language(text)) or ("", ""))[1]
-            style = f"FontSize={self.params.font_size}" + (f",FontName={font}" if font else "")
+            family = self.subtitle_font(piece).family
+            style = f"FontSize={self.params.font_size}" + (f",FontName={family}" if family else "")
             graph.append(f"[v]subtitles=filename={subs.name}:force_style='{style}'[vout]")  # a bare name: ffmpeg runs beside it
         else:
             graph.append("[v]null[vout]")
@@ -237,6 +237,19 @@ class FFmpegCompositor(Service):
                     ) from exc
                 raise FFmpegError(f"could not render segment {piece.id}: {exc.problem}", exc.fix) from exc
         return out
+
+    def subtitle_font(self, piece: Piece) -> Font:
+        """The font a piece's burned-in cues are drawn with: `font` when set, else the installed font that covers
+        their text (storyforge/media.py `font_for`)."""
+        return font_for("\n".join(c.text for c in piece.cues), self.params.font, False, "compositor.font")
+
+    def item_fingerprint(self, item: Any) -> dict:
+        """For a piece with burned-in cues, the font they are drawn with (it follows the script of their text): a
+        font installed or replaced later re-renders the pieces it changes."""
+        if not isinstance(item, Piece) or not item.cues:
+            return {}
+        font = self.subtitle_font(item)
+        return {"font_family": font.family, "font_sha256": font.sha256}
 
     def _source(self, k: int, piece: Piece, source: PieceSource, clip_length: float) -> str:
         """The filter chain giving frames [first_frame, first_frame + piece.frames) of one shot's slot."""

@@ -19,7 +19,7 @@ class HeuristicLLM(LLMBackend):
 
     class Params(LLMBackend.Params):
         max_concurrency: int = 8  # rules are cheap: no reason to queue
-        max_characters: int = 8  # cast size kept in the story bible
+        max_characters: int = 12  # cast size kept in the story bible
         max_locations: int = 6  # places kept in the story bible
 
     async def generate(self, task: str, prompt: str, schema: type[T], context: dict[str, Any]) -> T:

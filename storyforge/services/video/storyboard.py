@@ -1,29 +1,91 @@
 """`video=storyboard`: a storyboard card per shot, drawn with Pillow. No weights, no network.
 
-The card has a background coloured by scene, the scene and shot number, the shot type and camera move, the
-shot description wrapped to fit, and who is in it. Pillow's built-in font covers Latin text; for other scripts
-an installed font that covers them is found with fontconfig (or pass `font`, a TTF path).
+The card has a background coloured by scene and, framed inside the part of the picture that every Ken Burns
+move keeps in view (storyforge/timeline.py `safe_area`), the scene and shot number, the shot type and camera
+move, the shot description, its narration and who is in it. Text is wrapped by its measured width and what does
+not fit ends in an ellipsis after a whole word. The font is `font` when set, else Pillow's built-in one where it
+covers the card's text (Latin without accents), else an installed font that does (fontconfig); when none does,
+a warning says which package to install. The font file's digest is part of each card's cache key
+(`item_fingerprint`), so installing a font re-draws the cards it changes.
 """
 
 from __future__ import annotations
 
 import colorsys
-import textwrap
+import unicodedata
 from pathlib import Path
+from typing import Any
 
 import anyio
 from PIL import Image, ImageDraw, ImageFont
 
-from storyforge import text as tx
 from storyforge.engine.contract import Service, knob
-from storyforge.media import system_font
+from storyforge.media import Font, font_for
 from storyforge.models import ModelProvider, Shot
+from storyforge.timeline import safe_area
+
+ELLIPSIS = "…"  # ends text that does not fit
+PillowFont = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 def scene_colour(scene_index: int) -> tuple[int, int, int]:
     """A dark, saturated colour per scene, spread around the hue circle by the golden ratio."""
     r, g, b = colorsys.hsv_to_rgb((scene_index * 0.618034) % 1.0, 0.55, 0.35)
     return int(r * 255), int(g * 255), int(b * 255)
+
+
+def wrap(text: str, font: PillowFont, width: float, max_lines: int) -> list[str]:
+    """`text` in at most `max_lines` lines no wider than `width` pixels as `font` draws them, broken between words
+    (a word wider than a line on its own, as in text without spaces, between its characters). Text left over ends
+    the last line with an ellipsis after its last whole word."""
+    if max_lines <= 0 or not text.split():
+        return []
+    lines, current, left_over = [], "", False
+    for word in text.split():
+        trial = f"{current} {word}" if current else word
+        if font.getlength(trial) <= width:
+            current = trial
+            continue
+        if len(lines) + bool(current) >= max_lines:
+            left_over = True
+            break
+        lines += [current] if current else []
+        pieces = _pieces(word, font, width)
+        lines, current = lines + pieces[:-1], pieces[-1]
+    lines += [current] if current else []
+    if not left_over and len(lines) <= max_lines:
+        return lines
+    kept = lines[:max_lines]
+    return [*kept[:-1], _ellipsized(kept[-1], font, width)]
+
+
+def _ellipsized(line: str, font: PillowFont, width: float) -> str:
+    """`line` with an ellipsis after it, dropping whole words from its end until both fit (characters only when
+    the line is a single word too wide for one)."""
+    while line and font.getlength(line.rstrip(" ,;:-–—") + ELLIPSIS) > width:
+        line = line.rsplit(" ", 1)[0] if " " in line else "".join(_clusters(line)[:-1])
+    return line.rstrip(" ,;:-–—") + ELLIPSIS
+
+
+def _pieces(word: str, font: PillowFont, width: float) -> list[str]:
+    """A word in pieces no wider than `width`, cut between characters (never inside one with its marks)."""
+    pieces = [""]
+    for cluster in _clusters(word):
+        if pieces[-1] and font.getlength(pieces[-1] + cluster) > width:
+            pieces.append("")
+        pieces[-1] += cluster
+    return pieces
+
+
+def _clusters(text: str) -> list[str]:
+    """The text as characters with their combining marks (a virama or a zero-width joiner holds on to the next)."""
+    out: list[str] = []
+    for c in text:
+        if out and (unicodedata.category(c)[0] == "M" or unicodedata.combining(out[-1][-1]) == 9 or out[-1][-1] == "\u200d"):
+            out[-1] += c
+        else:
+            out.append(c)
+    return out
 
 
 class StoryboardVideo(Service):
@@ -33,8 +95,8 @@ class StoryboardVideo(Service):
         max_concurrency: int = knob(2, "Cards drawn at once (CPU-bound: one per core)")
         width: int = 1280  # card width in pixels
         height: int = 720  # card height in pixels
-        font: str | None = None  # TTF/OTF file for the text; None: Pillow's built-in one (Latin), or for other
-        # scripts an installed font that covers them (fontconfig)
+        font: str | None = None  # TTF/OTF file (or installed family) for the text; None: Pillow's built-in one
+        # where it covers the text (Latin without accents), else an installed font that does (fontconfig)
 
     async def render(
         self,
@@ -48,39 +110,50 @@ class StoryboardVideo(Service):
     ) -> Path:  # fmt: skip  (cards are drawn from the shot alone)
         return await anyio.to_thread.run_sync(self._draw, shot, scene_index, out.with_suffix(".png"), limiter=self.limiter)
 
-    def _font(self, size: int, language: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-        font = self.params.font or (language != "en" and (system_font(language) or ("",))[0])
-        return ImageFont.truetype(font, size) if font else ImageFont.load_default(size=size)
+    def item_fingerprint(self, item: Any) -> dict:
+        """The font a shot's card is drawn with (it follows the script of the card's text): a font installed or
+        replaced later re-draws the cards it changes."""
+        if not isinstance(item, Shot):
+            return {}
+        font = self.font(item)
+        return {"font_family": font.family, "font_sha256": font.sha256}
+
+    def font(self, shot: Shot) -> Font:
+        """The font for the card of `shot`: one that covers all of its text (storyforge/media.py `font_for`)."""
+        return font_for("\n".join([*self._texts(shot), ELLIPSIS]), self.params.font, True, "video.font")
+
+    @staticmethod
+    def _texts(shot: Shot) -> tuple[str, str, str, str]:
+        """The card's header, description, narration and cast line."""
+        header = f"SCENE {shot.scene_index}  ·  SHOT {shot.index}  ·  {shot.shot_type.value.replace('_', ' ').upper()}  ·  {shot.camera}"
+        return header, shot.description, shot.narration, "with " + ", ".join(shot.characters) if shot.characters else ""
 
     def _draw(self, shot: Shot, scene_index: int, out: Path) -> Path:
         w, h = self.params.width, self.params.height
-        unit = h / 720
+        unit = min(w, h) / 720  # sizes follow the shorter side, so a vertical card is not all huge type
         image = Image.new("RGB", (w, h), scene_colour(scene_index))
         draw = ImageDraw.Draw(image)
-        margin = int(60 * unit)
-        draw.rectangle(
-            [margin // 2, margin // 2, w - margin // 2, h - margin // 2], outline=(235, 235, 225), width=max(2, int(3 * unit))
-        )
-        language = tx.language(shot.narration)  # a font that covers the script (Pillow's own is Latin only)
-        small, body = self._font(int(28 * unit), language), self._font(int(40 * unit), language)
-        header = f"SCENE {shot.scene_index}  ·  SHOT {shot.index}  ·  {shot.shot_type.value.replace('_', ' ').upper()}  ·  {shot.camera}"
-        draw.text((margin, margin), header, fill=(250, 220, 120), font=small)
-        chars_per_line = max(20, int((w - 2 * margin) / (21 * unit)))
-        y = margin + int(70 * unit)
-        for line in textwrap.wrap(shot.description, chars_per_line)[:5]:
-            draw.text((margin, y), line, fill=(245, 245, 240), font=body)
-            y += int(52 * unit)
-        y += int(20 * unit)
-        draw.line([margin, y, w - margin, y], fill=(150, 150, 140), width=max(1, int(2 * unit)))
-        y += int(24 * unit)
-        for line in textwrap.wrap(shot.narration, int(chars_per_line * 1.45))[:6]:
-            if y > h - margin - int(80 * unit):
-                break
-            draw.text((margin, y), line, fill=(200, 200, 190), font=small)
-            y += int(38 * unit)
-        if shot.characters:
-            draw.text(
-                (margin, h - margin - int(36 * unit)), "with " + ", ".join(shot.characters), fill=(200, 220, 255), font=small
-            )
+        left, top, right, bottom = safe_area(w, h)  # what every Ken Burns move keeps in view
+        draw.rectangle([left, top, right - 1, bottom - 1], outline=(235, 235, 225), width=max(2, int(3 * unit)))
+        pad = int(22 * unit)
+        x, y, x_end, y_end, width = left + pad, top + pad, right - pad, bottom - pad, right - left - 2 * pad
+        font = self.font(shot)
+        small, body = font.load(max(8, int(24 * unit))), font.load(max(8, int(32 * unit)))
+        small_h, body_h = (sum(f.getmetrics()) + int(4 * unit) for f in (small, body))
+        header, description, narration, cast = self._texts(shot)
+        draw.text((x, y), wrap(header, small, width, 1)[0], fill=(250, 220, 120), font=small)
+        y += small_h + int(10 * unit)
+        for line in wrap(description, body, width, 3):
+            draw.text((x, y), line, fill=(245, 245, 240), font=body)
+            y += body_h
+        y += int(10 * unit)
+        draw.line([x, y, x_end, y], fill=(150, 150, 140), width=max(1, int(2 * unit)))
+        y += int(14 * unit)
+        last = y_end - (small_h if cast else 0)  # the narration ends above the cast line
+        for line in wrap(narration, small, width, max(0, (last - y) // small_h)):
+            draw.text((x, y), line, fill=(200, 200, 190), font=small)
+            y += small_h
+        if cast:
+            draw.text((x, y_end - small_h), wrap(cast, small, width, 1)[0], fill=(200, 220, 255), font=small)
         image.save(out, format="PNG", optimize=False, compress_level=1)
         return out

@@ -1,5 +1,6 @@
-"""`audio/tts=tone`: a placeholder voice. One soft beep per word at reading speed, so the clip's length
-follows the text the way speech would, and you can hear narration line up with its shot. A voice is the beep's
+"""`audio/tts=tone`: a placeholder voice. One soft beep per word at reading speed, with a pause after a
+comma (half a word) and a sentence end (a word), so the clip's length and rhythm follow the text the way
+speech would, and you can hear narration line up with its shot. A voice is the beep's
 pitch in Hz: quoted dialogue beeps higher, one pitch per speaker. No weights."""
 
 from __future__ import annotations
@@ -7,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import regex as re
 
-from storyforge import text as tx
 from storyforge.engine.contract import knob
 from storyforge.media import write_wav
 from storyforge.models import ModelProvider
@@ -28,11 +29,19 @@ class ToneTTS(TTSBackend):
 
     def _speak(self, text: str, language: str, voice: str, out: Path) -> Path:
         p = self.params
-        n_words = max(1, len(tx.words(text)))
         slot = int(p.sample_rate * 60 / p.words_per_minute)
         beep = int(slot * 0.6)
         t = np.arange(beep) / p.sample_rate
         envelope = np.sin(np.pi * np.arange(beep) / beep) ** 2  # no clicks at either end
         word = np.zeros(slot)
         word[:beep] = p.amplitude * envelope * np.sin(2 * np.pi * float(voice) * t)
-        return write_wav(out, np.tile(word, n_words), p.sample_rate)
+        parts = []
+        for m in _WORD_AND_STOP.finditer(text):
+            parts.append(word)
+            stop = m.group(1).strip()
+            if stop:
+                parts.append(np.zeros(slot if stop[0] in ".!?…।॥" else slot // 2))
+        return write_wav(out, np.concatenate(parts or [word]), p.sample_rate)
+
+
+_WORD_AND_STOP = re.compile(r"\w+(?:['’]\w+)*[\"”’»)]*(\s*[.!?…।॥,;:]?)")
