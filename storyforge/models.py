@@ -166,7 +166,9 @@ class Story(_Model):
     cues: dict[str, str] = Field(
         default_factory=dict, description="A play's speech paragraphs -> the speaker named in the cue above each"
     )
-    narrator: str = Field("", description="The character who tells a first-person story ('' if none or unknown)")
+    narrator: str = Field(
+        "", description="Who tells a first-person story: a cast name, 'I' when unnamed, '' for a story told in the third person"
+    )
 
 
 class Scene(_Model):

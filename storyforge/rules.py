@@ -310,9 +310,20 @@ def assign_speech(plan: ScenePlan, scene: Scene, story: Story) -> ScenePlan:
     shots = []
     for shot in plan.shots:
         marks: list[tuple[int, int]] = []  # (character offset in the narration, line index) where a voice starts
-        for m in re.finditer(r"\w+(?:['’]\w+)*", shot.narration):
-            word = m.group(0).casefold()
-            ahead = next((j for j in range(at, min(at + 40, len(voice))) if voice[j][1] == word), None)
+        found = list(re.finditer(r"\w+(?:['’]\w+)*", shot.narration))
+        said = [m.group(0).casefold() for m in found]
+        for wi, m in enumerate(found):
+            word, after = said[wi], said[wi + 1] if wi + 1 < len(said) else None
+            # the scene's next word, or a few further on; a longer jump only where the next word agrees too (a
+            # rewritten "said" does not jump into a quotation that says "said" 30 words later)
+            ahead = next(
+                (
+                    j
+                    for j in range(at, min(at + 40, len(voice)))
+                    if voice[j][1] == word and (j - at <= 3 or after is None or (j + 1 < len(voice) and voice[j + 1][1] == after))
+                ),
+                None,
+            )
             k = voice[ahead][0] if ahead is not None else (marks[-1][1] if marks else (voice[at][0] if at < len(voice) else 0))
             at = ahead + 1 if ahead is not None else at
             if not marks or marks[-1][1] != k:

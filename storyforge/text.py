@@ -9,13 +9,14 @@ and CJK marks; a closing quote stays with its sentence.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import regex as re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff\u00ad]")  # and soft hyphens
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
-_SENTENCE_END = re.compile(r"(?<=[.!?…।॥。！？]['\"”’»)\]]*)\s+(?=\S)")
+_SENTENCE_END = re.compile(r"(?<=[.!?…।॥。！？](?:\s?['\"”’»)\]])*)\s+(?=\S)(?![»”])")  # "« Vraiment ? » dit-il."
 _ABBREVIATION = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Mme|Mlle|Dr|St|Mt|Prof|Sr|Jr|Hr|Fr|Capt|Col|Gen|Lt|Rev|Hon|vs|etc|viz|cf|No|Vol|ch)"
     r"|\b[A-Z]|\be\.g|\bi\.e)\.$"
@@ -28,7 +29,8 @@ WORDS_PER_MINUTE = {"en": 160.0, "hi": 130.0, "fr": 165.0, "de": 140.0, "es": 17
 
 
 def clean(text: str) -> str:
-    """NFC, Unix newlines, tabs as spaces, no control or zero-width characters, no-break spaces as spaces."""
+    """NFC, Unix newlines, tabs as spaces, no control, zero-width or soft-hyphen characters, no-break spaces as
+    spaces."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     return _CONTROL.sub("", text).replace("\t", "    ").replace("\u00a0", " ")
 
@@ -79,6 +81,7 @@ def words_per_minute(language: str) -> float:
     return WORDS_PER_MINUTE.get(language, WORDS_PER_MINUTE["en"])
 
 
+@functools.lru_cache(maxsize=8192)
 def mention(name: str) -> re.Pattern:
     """A whole-word pattern for a name: not inside a longer word or a hyphenated one ("Tom" is not in "Tom-tit")."""
     return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w]|-\w)")

@@ -224,3 +224,56 @@ def test_a_shot_edited_after_planning_reads_its_own_speakers(tmp_path, voice):
     )
     clip = anyio.run(Narrate(Narrate.Params(), {"tts": ToneTTS()}).run, ctx, shot, story)
     assert [line.speaker for line in clip.lines if line.voice == VoiceType.dialogue] == (["Tom"] if voice == "dialogue" else [])
+
+
+# --- nothing a reader would read is lost -------------------------------------------------------------------------
+
+P2 = "The rain stopped at dawn and the fishermen went down to the boats in silence. "
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        PROSE + "\n\nPart of me wanted to stay.\n\n" + P2,  # a sentence that starts like a heading
+        "She walked slowly through the eastern\npart of the house, where the old clocks\nstood, and found nothing.\n\n" + P2,
+        "In the summer of 1942, my grandfather left the village.\n\n" + P2,  # a year is not a source line
+        "It was late.\n\n" + PROSE + "\n\n" + P2,  # a short first sentence is not a title
+        "‘Is anybody there?’\n\n" + PROSE,
+        PROSE + "\n\n“How are you feeling?”\n\nFine.\n\n" + P2 * 3,  # "Fine." is not "FINE", the end
+        "He took 'em home. " + PROSE + "\n\n" + P2,
+    ],
+    ids=["part-of", "wrapped-part", "year", "short-first", "quote-first", "fine", "elision"],
+)
+def test_no_sentence_of_the_story_is_taken_for_structure(raw):
+    story = ingest(raw)
+    assert tx.words(story.text) == tx.words(raw.replace("\n", " "))
+
+
+def test_a_play_without_blank_lines_gives_each_speech_to_its_cue():
+    raw = "JACK\nIs that you, Algernon?\nALGERNON\nYes.\nJACK\nYou are late again.\nALGERNON\nI am never late.\nJACK\nYes.\n"
+    story = ingest(raw)
+    paragraphs = [p for s in story.sections for p in s.paragraphs]
+    said = [line.speaker for para in dialogue.attribute(paragraphs, rules.cast_names(story), story.cues) for line in para]
+    assert said == ["Jack", "Algernon", "Jack", "Algernon", "Jack"]  # "Yes." is said twice, by each of them
+
+
+def test_one_paragraph_per_line_and_dash_turns_stay_apart():
+    raw = "Il entra sans rien dire à personne ce soir-là.\n— Mais enfin, Pierre, je —\n— Non, dit-il. Laisse-moi.\n"
+    assert [p for _, ps in structure.read(raw).sections for p in ps] == [
+        "Il entra sans rien dire à personne ce soir-là.",
+        "— Mais enfin, Pierre, je —",
+        "— Non, dit-il. Laisse-moi.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("»Komm her«, sagte Hans.", ["»Komm her«"]),
+        ('He was 5\'10" tall. "Hello," said Tom.', ['"Hello,"']),
+        ("Tom told Mary everything: how he had lost the farm.", []),
+    ],
+)
+def test_quotations_in_other_conventions(text, quoted):
+    lines = dialogue.attribute([text], {"Tom": "Tom", "Mary": "Mary", "Hans": "Hans"})[0]
+    assert [line.text for line in lines if line.quoted] == quoted

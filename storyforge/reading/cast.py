@@ -91,8 +91,9 @@ _FIRST_PERSON = re.compile(r"(?<!\w)(?:I|my|me|myself|je|j'|j’|moi|ich|mich|mi
 
 def narrator(text: str, names: dict[str, list[str]]) -> str:
     """The character telling a first-person story: when the narration (outside quotations) says "I" often, the
-    cast member others speak to by name but whom the narration itself never names ("“Montresor!”"). '' when
-    the story is not told in the first person or no one fits."""
+    cast member others speak to by name but whom the narration itself never names ("“Montresor!”"), or "I"
+    when no one fits (the narrator is unnamed: still one speaker, "I said"). '' when the story is not told in
+    the first person."""
     outside = re.sub(r"“[^”]*”|\"[^\"]*\"|«[^»]*»|‘[^’]*’", " ", text)
     words = max(1, len(tx.words(outside)))
     if len(_FIRST_PERSON.findall(outside)) < 0.015 * words:
@@ -106,7 +107,7 @@ def narrator(text: str, names: dict[str, list[str]]) -> str:
         )
         if spoken_to > score and in_narration <= 1:
             best, score = name, spoken_to
-    return best
+    return best or "I"
 
 
 @dataclass

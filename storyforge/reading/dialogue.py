@@ -17,11 +17,13 @@ A quotation left open at a paragraph's end continues in the next paragraph, in t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import regex as re
 
 from storyforge import text as tx
+from storyforge.reading.structure import cue_key
 
 _VERBS = (
     # English
@@ -51,17 +53,17 @@ _HE = re.compile(r"(?<!\w)(?:he|him|his|himself|il|lui|er|ihm|sein|él)(?!\w)", 
 _SHE = re.compile(r"(?<!\w)(?:she|her|hers|herself|elle|sie|ihr|ella)(?!\w)", re.I)
 _PRONOUN_TAG = re.compile(r"(?<!\w)((?i:he|she|il|elle|er|sie|él|ella|je|j'|j’|ich|yo)|I|उसने|वह|वो|मैंने|मैं)(?!\w)")
 _INCISE = re.compile(  # an incise inside the quotation: «Voilà, lui dit-il, les clefs», « Quoi ? demanda M. Rade. »
-    rf"^.{{1,80}}?[,?!]\s*((?:lui |leur |me |nous |vous )?(?:{_VERBS})(?:-t)?-(?:il|elle|ils|elles)\b"
-    rf"|(?:{_VERBS})\s+(?:\p{{Ll}}+\s+){{0,2}}\p{{Lu}}[\w.-]*(?:\s+\p{{Lu}}[\w-]*)*)",
-    re.I,
+    rf"^.{{1,80}}?[,?!]\s*((?:lui |leur |me |nous |vous )?(?i:{_VERBS})(?:-t)?-(?:il|elle|ils|elles)\b"
+    rf"|(?i:{_VERBS})\s+(?:\p{{Ll}}+\s+){{0,2}}\p{{Lu}}[\w.-]*(?:\s+\p{{Lu}}[\w-]*)*)",
 )
 _DASH_LINE = re.compile(r"^\s*(?:—|–|―|- )\s*")
 _TURN = re.compile(r"(?<=[.!?…»\"”])\s+(?=[—–―]\s)")  # "… l'heure. — Puisqu'il faut mourir, répondit-elle"
-_COLON_SPEECH = re.compile(rf"^(.*\b(?:{_VERBS})\b[^:«»\"“”]{{0,40}}:)\s*(\p{{Lu}}.*)$", re.I)
+_COLON_SPEECH = re.compile(rf"^(.*\b(?i:{_VERBS})\b[^:«»\"“”]{{0,40}}:)\s*(\p{{Lu}}.*)$")  # "dit à sa femme: Pourquoi"
 _DOUBLE = {"“": "”", "„": "“”", "«": "»", "‹": "›", "「": "」", "『": "』", '"': '"'}
 _SINGLE_OPEN = re.compile(r"(?:^|(?<=[\s(\[—–-]))[‘'`](?=[\w¿¡])")
 _SINGLE_CLOSE = re.compile(r"(?<=\S)[’'](?=[\s,.;:!?)\]—–-]|$)")
 _CLOSING_PUNCT = ".,!?…—–-;:।॥。！？"
+_PUNCT_CLOSE = re.compile(r"[.,!?…।][’']")  # "…,' said": a closing single quote, not the elision in 'em or '90s
 
 
 @dataclass
@@ -88,14 +90,20 @@ def spans(paragraph: str, single: bool = False) -> list[Line]:
     out: list[Line] = []
     pos = i = 0
     n = len(paragraph)
+    pairs = dict(_DOUBLE)
+    if "»" in paragraph and "«" in paragraph and paragraph.index("»") < paragraph.index("«"):
+        pairs = {k: v for k, v in _DOUBLE.items() if k != "«"} | {"»": "«"}  # German: »Komm her«, sagte Hans.
     while i < n:
         c = paragraph[i]
         end = -1
-        if c in _DOUBLE and not (c == '"' and i and paragraph[i - 1].isalnum() and i + 1 < n and paragraph[i + 1].isalnum()):
-            closers = _DOUBLE[c]
+        inch = c == '"' and i and paragraph[i - 1].isdigit() and "'" in paragraph[max(0, i - 4) : i]  # 5'10"
+        if (
+            c in pairs
+            and not inch
+            and not (c == '"' and i and paragraph[i - 1].isalnum() and i + 1 < n and paragraph[i + 1].isalnum())
+        ):
+            closers = pairs[c]
             end = next((j for j in range(i + 1, n) if paragraph[j] in closers), n - 1)
-            if c == "»" and "«" not in paragraph[i:]:
-                end = -1
         elif single and c in "‘'`" and _SINGLE_OPEN.match(paragraph, i):
             end = _single_close(paragraph, i + 1)
         if end < 0:
@@ -145,7 +153,10 @@ def _single_close(text: str, start: int) -> int:
     punctuated = [j for j in candidates if text[j - 1] in _CLOSING_PUNCT or text[j - 1] in "!?"]
     if punctuated:
         plain = [j for j in candidates if j < punctuated[0] and not _possessive(text, j)]
-        return plain[0] if plain and len(tx.words(text[start : plain[0]])) > 6 else punctuated[0]
+        # "a ‘pleasant’ time. ‘Really?’": a closing quote followed by more text and a new opening quote ends here
+        if plain and (len(tx.words(text[start : plain[0]])) > 6 or _SINGLE_OPEN.search(text, plain[0] + 1, punctuated[0])):
+            return plain[0]
+        return punctuated[0]
     plain = [j for j in candidates if not _possessive(text, j)]
     return plain[0] if plain else len(text) - 1
 
@@ -190,12 +201,17 @@ def attribute(
     prominent first, with genders ('m', 'f', ''), for pronoun tags when no one of that gender was just named; its
     key "I", when present, names the first-person narrator ("I said")."""
     joined = "\n".join(paragraphs)
-    single = single_quotes(joined) or (not re.search('["“«„]', joined) and bool(_SINGLE_OPEN.search(joined)))
+    single = single_quotes(joined) or (
+        not re.search('["“«„]', joined) and bool(_SINGLE_OPEN.search(joined)) and bool(_PUNCT_CLOSE.search(joined))
+    )
     reader = _Reader(cast, leads or {}, single)
     out = []
+    before = ""
     for paragraph in paragraphs:
-        if cues and paragraph in cues:
-            who = cast.get(cues[paragraph], cues[paragraph])
+        cue = (cues or {}).get(paragraph) or (cues or {}).get(cue_key(before, paragraph))
+        before = paragraph
+        if cue:
+            who = cast.get(cue, cue)
             reader.recent = _push(reader.recent, who)
             out.append([Line(paragraph, True, who, "cue")])
             continue
@@ -298,16 +314,28 @@ class _Reader:
 def _vocatives(quote: str, names: list[str], cast: dict[str, str]) -> list[str]:
     """Names a quotation speaks to: at its start or after a comma or "dear", before a comma, ! ? or its end
     ("My dear Mr. Bennet, …", "…, Lizzy."), canonical."""
-    found = []
-    for name in names:
-        n = re.escape(name)
-        if re.search(
-            rf"(?:^[\"“‘'«„`]?\s*|[,;!?]\s+|\b(?:dear|my|oh|o)\s+){n}(?=\s*(?:[,!?;]|\.\s*[\"”’'»]?$|[\"”’'»]|$))",
-            quote,
-            re.I if not tx.is_latin(name) else 0,
-        ):
-            found.append(cast[name])
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(cast[name] for name in names if _vocative(name).search(quote)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _vocative(name: str) -> re.Pattern:
+    n = re.escape(name)
+    flags = re.I if not tx.is_latin(name) else 0
+    return re.compile(
+        rf"(?:^[\"“‘'«„`]?\s*|[,;!?]\s+|\b(?:dear|my|oh|o)\s+){n}(?=\s*(?:[,!?;]|\.\s*[\"”’'»]?$|[\"”’'»]|$))", flags
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _agent(name: str) -> re.Pattern:
+    """ "रूपा ने": the name as the agent of a Hindi verb."""
+    return re.compile(rf"{re.escape(name)}\s+ने(?!\w)")
+
+
+@functools.lru_cache(maxsize=8192)
+def _as_object(name: str) -> re.Pattern:
+    """ "काकी पर", "काकी से": the name before a postposition, not a subject."""
+    return re.compile(rf"{re.escape(name)}\s+(?:को|से|पर|का|की|के|में)(?!\w)")
 
 
 def _push(recent: list[str], speaker: str) -> list[str]:
@@ -354,7 +382,7 @@ def _tag(after: str, before: str, names, cast, gender, mentioned, addressed, lea
                 return _resolve(word if word == "I" else word.lower(), gender, unnamed, addressed, leads, narrator)
         # not the one spoken to, nor one the window marks as an object ("काकी पर झपटी", "काकी से कहा")
         who = [n for n in _named(window, names, cast) if n not in addressed and not _object(window, n, names, cast)]
-        agents = [n for n in who if any(re.search(rf"{re.escape(f)}\s+ने(?!\w)", window) for f in names if cast[f] == n)]
+        agents = [n for n in who if any(_agent(f).search(window) for f in names if cast[f] == n)]
         if agents:  # "रूपा ने काकी से कहा": the agent before ने speaks
             return agents[0]
         if who:  # the name nearest the verb speaks ("said Tom to Mary")
@@ -368,11 +396,7 @@ def _tag(after: str, before: str, names, cast, gender, mentioned, addressed, lea
 
 def _object(window: str, canonical: str, names: list[str], cast: dict[str, str]) -> bool:
     """In Devanagari, a name followed by a postposition (को, से, पर, का, की, के, में) is not the subject."""
-    return any(
-        re.search(rf"{re.escape(f)}\s+(?:को|से|पर|का|की|के|में)(?!\w)", window)
-        for f in names
-        if cast[f] == canonical and not tx.is_latin(f)
-    )
+    return any(_as_object(f).search(window) for f in names if cast[f] == canonical and not tx.is_latin(f))
 
 
 def _first_index(window: str, canonical: str, names, cast) -> int:

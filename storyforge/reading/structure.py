@@ -40,13 +40,19 @@ _MARKUP = [
     (re.compile(r"(?<![\w=])=(?=\S)([^=\n]+?)(?<=\S)=(?![\w=])"), r"\1"),  # =bold=
 ]
 _LINE_HYPHEN = re.compile(r"(\w+)-[ ]*\n[ ]*(\w+)")
-_LINE_DASH = re.compile(r"(--|—|–)[ ]*\n[ ]*(?=\S)")
+_LINE_DASH = re.compile(r"(?<=\w)(--|—|–)[ ]*\n[ ]*(?=\w)")  # "word--\nword"; not a lone dash, not "— Non"
 _ORNAMENT = re.compile(r"^[\W_]{1,40}$")  # * * *, ~~~, ----, ❦, §: no letter or digit
 _BLANKISH = re.compile(r"^[ ]*$")
+_NUMBER = (  # what follows "Chapter": a number, a roman numeral or a number word
+    r"(?:\d+|[ivxlcdm]+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|first|second|third|fourth|fifth|sixth|seventh|"
+    r"eighth|ninth|tenth|last|the first|the second|the third|the last|premier|première|deuxième|second|troisième|"
+    r"erstes|zweites|drittes|primero|segundo|tercero|एक|दो|तीन|चार|पाँच|पांच|छह|सात|आठ|नौ|दस|पहला|दूसरा|तीसरा)"
+)
 _CHAPTER = re.compile(
-    r"^(?:#{1,6}\s+\S.*|(?:chapter|chap\.|part|book|volume|canto|section|chapitre|partie|livre|kapitel|teil|buch|"
-    r"cap[ií]tulo|parte|libro|अध्याय|भाग|प्रकरण|खंड)\s+(?:[0-9]+|[ivxlcdm]+\b|[a-z]+\b|[\p{Devanagari}]+)[\s.:—–-]*.*|"
-    r"(?:[IVXLC]+|[0-9]{1,3})[.)]?|[IVXLC]+\.\s.{1,60}|(?:prologue|epilogue|prolog|épilogue|epílogo|प्रस्तावना|उपसंहार)\b.{0,60})$",
+    r"^(?:#{1,6}\s+\S.{0,80}|(?:chapter|chap\.|part|book|volume|canto|section|chapitre|partie|livre|kapitel|teil|buch|"
+    rf"cap[ií]tulo|parte|libro|अध्याय|भाग|प्रकरण|खंड)\s+{_NUMBER}(?![\w'’-])(?:[.:—–-]+\s*(?:\S.{{0,70}})?|\s+[—–-]\s+\S.{{0,70}}|\.?)|"
+    r"(?:[IVXLC]+|[0-9]{1,3})[.)]?|[IVXLC]+\.\s.{1,60}|(?:prologue|epilogue|prolog|épilogue|epílogo|प्रस्तावना|उपसंहार)[.:]?(?:\s.{0,60})?)$",
     re.I,
 )
 _CHAPTER_PICTURE = re.compile(
@@ -65,18 +71,20 @@ _CONTENTS = re.compile(
     re.I,
 )
 _PAGE_NUMBER = re.compile(r"\s(?:\d{1,4}|[ivxlcdm]{1,7})\.?$", re.I)
-_THE_END = re.compile(r"^(?:the end|finis|fin|ende|fine|समाप्त|इति)[.!]?$", re.I)
+_THE_END = re.compile(r"^(?:THE END|The End|The end|FINIS|Finis|FIN|ENDE|FINE|समाप्त|इति)[.!]?$")
 _CLOSING_NOTES = re.compile(r"^(?:transcriber'?s? notes?|notes?|footnotes|endnotes|errata|advertisements?)[.:]?$", re.I)
-_SOURCE = re.compile(
-    r"\b(?:copyright|©|published|publishers?|printed|reprinted|edition|translated|translation|illustrated|"
-    r"illustrations|all rights|produced by|proofread|ebook|e-text|etext|transcribed|distributed|press|"
-    r"प्रकाशक|प्रकाशन|संस्करण|अनुवाद|éditions?|verlag|editorial)\b|\b1[5-9]\d\d\b|\b20\d\d\b",
+_SOURCE = re.compile(  # a source, edition or copyright note
+    r"(?:\b(?:copyright|published|publishers?|reprinted|edition|translated by|translation|illustrated by|"
+    r"illustrations by|all rights|produced by|first produced|proofread|ebook|e-text|etext|transcribed|"
+    r"प्रकाशक|प्रकाशन|संस्करण|अनुवाद|éditions?|verlag|editorial)\b|©)",
     re.I,
 )
+_YEAR = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
 _BY = re.compile(
-    r"^(?:by|written by|par|von|por|di|de|लेखक|लेखिका|रचयिता)[:\s]+(\S.{0,60})$|^(.{2,60}?)\s+(?:द्वारा|की कहानी)$", re.I
+    r"^[*_]*(?:by|written by|par|von|por|di|de|लेखक|लेखिका|रचयिता)[:\s]+(\S.{0,60}?)[*_]*$|^(.{2,60}?)\s+(?:द्वारा)$", re.I
 )
 _SENTENCE_END = re.compile(r"[.!?…।॥\"”’»]$")
+_DIALOGUE_DASH = re.compile(r"^[—–―]\s")
 _SPEECH_START = re.compile(r"^[\"“‘'«„`—–-]")
 _PARTICLES = {"de", "van", "von", "du", "da", "del", "la", "le", "of", "the", "and", "&"}
 
@@ -155,16 +163,25 @@ def _cut_licence(text: str, doc: Document) -> str:
 
 
 def mend_hyphens(text: str) -> str:
-    """Line-end hyphens: keep `a-b` when the text writes "a-b" elsewhere (or the second half is capitalised,
-    "Anglo-\\nSaxon"); join `ab` otherwise. Dashes at a line end join the next line without a space."""
+    """Line-end hyphens, mended with evidence from the text itself: `a-b` or `ab`, whichever the text writes
+    elsewhere more often; with no such evidence, `a-b` when both halves are words of the text and the text
+    rarely splits a word at a line end (a hyphen there is then a compound's: "well-\\nknown"), else `ab` (a
+    typeset text hyphenates words: "hap-\\npened"). A capitalised second half keeps its hyphen ("Anglo-\\nSaxon").
+    Dashes at a line end join the next line without a space."""
+    splits = len(_LINE_HYPHEN.findall(text))
+    typeset = splits > 0.005 * (text.count("\n") + 1)  # more than one line in 200 ends in a split word
     body = _LINE_HYPHEN.sub(" ", text)  # the text without the line-end splits: the evidence
     hyphenated = Counter(m.casefold() for m in re.findall(r"\w+(?:-\w+)+", body))
     joined = Counter(w.casefold() for w in tx.words(body))
 
     def mend(match: re.Match) -> str:
         a, b = match.group(1), match.group(2)
-        both = f"{a}-{b}".casefold()
-        keep = hyphenated[both] > joined[(a + b).casefold()] or (b[:1].isupper() and not a.isupper()) or a.isdigit()
+        with_hyphen, without = hyphenated[f"{a}-{b}".casefold()], joined[(a + b).casefold()]
+        if with_hyphen != without:
+            keep = with_hyphen > without
+        else:
+            keep = not typeset and joined[a.casefold()] > 0 and joined[b.casefold()] > 0
+        keep = keep or (b[:1].isupper() and not a.isupper()) or a.isdigit()
         return f"{a}-{b}" if keep else a + b
 
     return _LINE_DASH.sub(r"\1", _LINE_HYPHEN.sub(mend, text))
@@ -195,6 +212,11 @@ def _is_prose(text: str) -> bool:
     return len(words) >= 4 and bool(_SENTENCE_END.search(text)) and lower >= 0.3 and not text.isupper()
 
 
+def _is_sentence(text: str) -> bool:
+    """A short sentence of the story ("It was late."), not a title in capitals ("THE CASK OF AMONTILLADO.")."""
+    return bool(re.search(r"[.!?…]['\"”’»]?$", text)) and bool(re.search(r"\p{Ll}", text)) and not _is_listing(text)
+
+
 def _is_heading(text: str) -> bool:
     return bool(_CHAPTER.match(text) or _SLUGLINE.match(text))
 
@@ -207,8 +229,17 @@ def _is_caps_title(text: str) -> bool:
 
 
 def _is_source(text: str) -> bool:
-    """A source, copyright or edition note of front matter."""
-    return bool(_SOURCE.search(text)) and len(tx.words(text)) <= 40
+    """A source, copyright or edition note of front matter ("From 'Collected Tales', Harrow, 1911"), not a
+    sentence of the story that names a year ("In the summer of 1942, my grandfather left")."""
+    if len(tx.words(text)) > 40:
+        return False
+    return bool(_SOURCE.search(text)) or (bool(_YEAR.search(text)) and (not _is_prose(text) or _is_listing(text)))
+
+
+def _is_listing(text: str) -> bool:
+    """Mostly capitalised words and commas: a publisher line or a title, not running text."""
+    words = [w for w in tx.words(text) if w[:1].isalpha()]
+    return bool(words) and sum(w[:1].isupper() for w in words) >= 0.6 * len(words)
 
 
 def _looks_like_person(text: str) -> bool:
@@ -228,10 +259,13 @@ def _front_matter(paragraphs: list[_Paragraph], doc: Document) -> list[_Paragrap
         (
             i
             for i, p in enumerate(paragraphs)
-            if p.kind in ("p", "speech")
-            and _is_prose(p.text)
-            and not (i < 30 and len(p.lines) <= 3 and _is_source(p.text))
-            and not all(_PAGE_NUMBER.search(line) for line in p.lines)  # a contents entry: "The Storm ..... 12"
+            if p.kind in ("cue", "speech")
+            or (
+                p.kind == "p"
+                and (_is_prose(p.text) or _is_sentence(p.text))
+                and not (i < 30 and len(p.lines) <= 3 and _is_source(p.text))
+                and not all(_PAGE_NUMBER.search(line) for line in p.lines)
+            )  # a contents entry: "The Storm ..... 12"
         ),
         None,
     )
@@ -259,9 +293,11 @@ def _front_matter(paragraphs: list[_Paragraph], doc: Document) -> list[_Paragrap
                 in_contents = True
             elif by and not doc.author:
                 doc.author = (by.group(1) or by.group(2)).strip(" .,")
+            elif t.startswith("#") and not in_contents:
+                names.append(t.strip("# "))  # a Markdown title
             elif in_contents or _ORNAMENT.match(t) or _is_heading(t) or kind == "break":
                 pass
-            elif _SOURCE.search(t) or len(tx.words(t)) > 14:
+            elif _is_source(t) or len(tx.words(t)) > 14:
                 doc.sources.append(t)
             else:
                 names.append(t.strip("# "))
@@ -283,7 +319,7 @@ def _front_matter(paragraphs: list[_Paragraph], doc: Document) -> list[_Paragrap
 def _closing_source(text: str) -> bool:
     """A short line at the end naming a date, a year or a source, not a sentence of the story ("21 mars 1881",
     "Harper's Weekly, 1905"; not "It was 1911.")."""
-    return len(tx.words(text)) <= 8 and bool(_SOURCE.search(text)) and not re.search(r"[.!?…।\"”’»]$", text)
+    return len(tx.words(text)) <= 8 and _is_source(text) and not re.search(r"[.!?…।\"”’»]$", text)
 
 
 def _title_lines(lines: list[str]) -> list[str]:
@@ -322,12 +358,18 @@ def _back_matter(paragraphs: list[_Paragraph], doc: Document) -> list[_Paragraph
 
 
 def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
-    """The text's paragraphs, headings, breaks and cues. Lines join into a paragraph until a blank line, an indented line under a flush or short one, or a short
-    line that ends a sentence."""
+    """The text's paragraphs, headings, breaks and cues. In a hard-wrapped text, lines join into a paragraph
+    until a blank line, an indented line under a flush or short one, or a short line that ends a sentence; in a
+    text that is not wrapped (a paragraph per line, as from a web page or a word processor), every line is one."""
     if not lines:
         return []
     lengths = sorted(len(line.text) + line.indent for line in lines)
     width = lengths[int(len(lengths) * 0.9)] if lengths else 80
+    # a text with a paragraph per line ends (nearly) every line with a sentence and starts the next with a capital
+    # or a quote; a hard-wrapped one breaks lines mid-sentence
+    joins = [(a.text, b.text) for a, b in itertools.pairwise(lines) if b.blanks == 0]
+    ends = sum(bool(_SENTENCE_END.search(a) and re.match(r"[\p{Lu}\"“‘'«„—–]", b)) for a, b in joins)
+    wrapped = not (len(joins) >= 2 and ends >= 0.8 * len(joins))
     long = [line.indent for line in lines if len(line.text) + line.indent >= 0.6 * width] or [0]
     flush = min(long)  # where wrapped lines start
     cues = [
@@ -338,7 +380,14 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
     recurring = {k for k, v in Counter(cues).items() if v >= 2}
     cue_names = set(cues) if sum(c in recurring for c in cues) >= 2 else set()  # a play: every name over speech is a cue
     inline = Counter(m.group(1) for line in lines if (m := _INLINE_CUE.match(line.text)))
-    inline_names = {k for k, v in inline.items() if v >= 3 and not _CHAPTER.match(k + ".")}
+    inline_names = {k for k, v in inline.items() if not _CHAPTER.match(k + ".")}
+    if sum(inline[k] for k in inline_names if inline[k] >= 2) < 4:  # not a play: a capitalised word and a full stop
+        inline_names = set()
+    caps = sum(
+        1
+        for n, line in enumerate(lines)
+        if line.blanks and (n + 1 == len(lines) or lines[n + 1].blanks) and _is_caps_title(line.text)
+    )
     out: list[_Paragraph] = []
     previous: _Line | None = None
     alone = [n + 1 == len(lines) or lines[n + 1].blanks > 0 for n in range(len(lines))]
@@ -347,20 +396,27 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
         kind = "p"
         if (_ORNAMENT.match(t) and not re.search(r"[\"“”'’«»]", t)) or _SCREEN_TRANSITION.match(t):
             kind = "break"
-        elif _is_heading(t):
-            kind = "h"
+        elif _is_heading(t) and (previous is None or line.blanks > 0 or alone[n] or out[-1].kind in ("h", "break")):
+            kind = "h"  # a heading stands apart; "part of the house" inside a wrapped paragraph is prose
         elif (
-            (m := _CUE.match(t))
-            and m.group(1).strip() in cue_names
-            and not (line.blanks == 0 and previous and out[-1][0] == "cue")
+            (m := _CUE.match(t)) and m.group(1).strip() in cue_names and not (line.blanks == 0 and out and out[-1].kind == "cue")
         ):
             kind = "cue"
-        elif line.blanks and alone[n] and _is_caps_title(t) and len(tx.words(t)) <= 8 and not re.search(r"[.,;:!?…]$", t):
-            kind = "h"  # a line in capitals standing alone: a heading
+        elif (
+            caps >= 2
+            and line.blanks
+            and alone[n]
+            and _is_caps_title(t)
+            and len(tx.words(t)) <= 8
+            and not re.search(r"[.,;:!?…]$", t)
+        ):
+            kind = "h"  # lines in capitals standing alone, more than once: headings
         starts = (
             previous is None
             or line.blanks > 0
+            or not wrapped
             or kind != "p"
+            or bool(_DIALOGUE_DASH.match(t))  # "— Non, dit-il.": each turn its own line
             or out[-1].kind not in ("p", "speech")
             or (line.indent > flush and (previous.indent <= flush or len(previous.text) + previous.indent < 0.8 * width))
             or (line.indent > flush and previous.indent > flush and line.indent != previous.indent)
@@ -391,7 +447,8 @@ def _sections(paragraphs: list[_Paragraph], doc: Document) -> list[tuple[str, li
     if times < 8 or times < 0.6 * sum(gaps.values()):  # paragraphs are not regularly spaced wider than one line
         usual = 1
     sections: list[tuple[str, list[str]]] = [("", [])]
-    speaker = ""
+    speaker, previous = "", ""
+    said: list[tuple[str, str, str]] = []  # a play's (paragraph before, speech, speaker)
     for kind, blanks, t in ((p.kind, p.blanks, p.text) for p in paragraphs):
         if kind == "h":
             title = t.lstrip("#").strip()
@@ -412,17 +469,34 @@ def _sections(paragraphs: list[_Paragraph], doc: Document) -> list[tuple[str, li
             if not _is_prose(t) and len(tx.words(t)) <= 10 and not _SPEECH_START.match(t) and not re.search(r"[.!?…।]$", t):
                 sections[-1] = (f"{sections[-1][0].rstrip()} {t}", [])  # a subtitle in mixed case
                 continue
-        if kind == "speech":
-            doc.cues[t] = speaker.title()
+        if kind == "speech" and speaker:
+            said.append((previous, t, speaker.title()))
         sections[-1][1].append(t)
+        previous = t
+    # a speech is found again by its text, or, where a play says the same words twice ("Yes."), by its text and
+    # the paragraph before it
+    repeated = {t for t, n in Counter(t for _, t, _ in said).items() if n > 1}
+    doc.cues = {(cue_key(before, t) if t in repeated else t): who for before, t, who in said}
     return [(h, ps) for h, ps in sections if ps]
+
+
+def cue_key(before: str, speech: str) -> str:
+    """The key of a play's speech that occurs more than once: the end of the paragraph before it, and the speech."""
+    return f"{before[-60:]}\x1f{speech}"
 
 
 def _untitled_first_line(doc: Document) -> str:
     """No front matter, but a short first paragraph without a sentence end under no heading: the title."""
     heading, paragraphs = doc.sections[0]
     first = paragraphs[0]
-    if len(paragraphs) > 1 and len(tx.words(first)) <= 12 and not re.search(r"[.!?।,;:\"”]$", first):
+    titled = _is_listing(first) or not tx.is_latin(first)  # "The Red Kite", not "It all started with a knock"
+    if (
+        len(paragraphs) > 1
+        and titled
+        and len(tx.words(first)) <= 12
+        and not _SPEECH_START.match(first)
+        and not re.search(r"[.!?।,;:\"”’»…—–)]$", first)
+    ):
         doc.sections[0] = (heading, paragraphs[1:])
         doc.dropped.append(first)
         return first.strip("# ")

@@ -25,7 +25,10 @@ class Narrate(Stage):
     version = "2"  # 2: speakers from the scene's dialogue, lines timed, pauses found
     uses = ("tts",)
 
-    reads = {"shot": ("scene_index", "index", "narration", "characters", "speech"), "story": ("language", "characters", "cues")}
+    reads = {
+        "shot": ("scene_index", "index", "narration", "characters", "speech"),
+        "story": ("language", "characters", "cues", "narrator"),
+    }
 
     class Params(Params):
         dialogue_voices: bool = True  # speak quoted dialogue in the speaker's voice (backends with several)
