@@ -277,3 +277,14 @@ def test_one_paragraph_per_line_and_dash_turns_stay_apart():
 def test_quotations_in_other_conventions(text, quoted):
     lines = dialogue.attribute([text], {"Tom": "Tom", "Mary": "Mary", "Hans": "Hans"})[0]
     assert [line.text for line in lines if line.quoted] == quoted
+
+
+def test_a_speaker_introduced_by_a_colon_or_described_by_the_tag_is_recorded():
+    paragraphs = [
+        "Loisel came home late, and he said to his wife:",
+        "“Look what I have brought you.”",
+        "“I buy hair,” said Madame.",
+    ]
+    lines = dialogue.attribute(paragraphs, {"Loisel": "Loisel"}, leads={"Loisel": "m"})
+    said = [(line.speaker, line.reason) for para in lines for line in para if line.quoted]
+    assert said == [("Loisel", "tag"), ("Madame", "tag")]

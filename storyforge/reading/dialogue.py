@@ -48,7 +48,25 @@ _TAG_AFTER = re.compile(  # a speech tag right after a quotation: "said Tom", "T
     rf"(?:(?:{_VERBS})\s+(?:the\s+)?{_SUBJECT}|{_SUBJECT}\s+(?:\w+ly\s+)?(?:{_VERBS}))(?!\w)"
 )
 _FIRST = {"I", "je", "j'", "j’", "ich", "yo", "मैंने", "मैं"}
+_DETERMINER = r"(?:the|his|her|their|my|our|a|an|la|le|les|sa|son|ses|l'|l’|un|une|der|die|das|el|los|las|su)"
+_FUNCTION = (  # words that end a description of the speaker: "said his lady | to him", "a smile | and say"
+    r"(?:and|or|but|to|him|her|them|me|us|it|of|in|at|on|with|for|from|by|as|one|then|that|who|which|à|de|en|et|"
+    r"lui|leur|avec|und|mit|zu|y|con|a)"
+)
+_NOUN = rf"(?!{_FUNCTION}\b)\p{{L}}+"
+_DESCRIBED_AFTER = re.compile(  # "said the old man", "returned the King", "répondit la pauvre femme", "said Madame"
+    rf"^\s*({_DETERMINER}\s+(?:{_NOUN}\s+){{0,2}}{_NOUN}|Madame|Monsieur|Madam|Sir|Mademoiselle|Señora?|Herr|Frau)\b(?!\s+\p{{Lu}})"
+)
+_DESCRIBED_BEFORE = re.compile(  # "the old man said", at the start of its clause
+    rf"(?:^|[,;:]\s*)((?i:{_DETERMINER})\s+(?:{_NOUN}\s+){{0,2}}{_NOUN})\s+(?:\w+ly\s+)?$"
+)
 _TAG_BEFORE = re.compile(rf"(?<!\w)(?:{_VERBS})\s*[—–:,]\s*$", re.I)  # "Tom said: “Go.”", "लाडली ने पूछा—‘…’"
+_MALE_TITLES = set(
+    "Mr Sir Lord King Prince Count Duke Baron Father Brother Uncle Master Monsieur M Herr Señor Don Captain".split()
+)
+_FEMALE_TITLES = set(
+    "Mrs Miss Ms Lady Queen Princess Countess Duchess Mother Sister Aunt Madame Mme Mlle Mademoiselle Frau Señora Doña".split()
+)
 _HE = re.compile(r"(?<!\w)(?:he|him|his|himself|il|lui|er|ihm|sein|él)(?!\w)", re.I)
 _SHE = re.compile(r"(?<!\w)(?:she|her|hers|herself|elle|sie|ihr|ella)(?!\w)", re.I)
 _PRONOUN_TAG = re.compile(r"(?<!\w)((?i:he|she|il|elle|er|sie|él|ella|je|j'|j’|ich|yo)|I|उसने|वह|वो|मैंने|मैं)(?!\w)")
@@ -167,14 +185,18 @@ def _possessive(text: str, j: int) -> bool:
 
 
 def _is_speech(quote: str, at_start: bool, after: str, before: str = "") -> bool:
-    """A quotation is speech unless it is short (up to four words), has no sentence punctuation inside, sits
-    inside a sentence, and no speech tag is beside it: a title ("Robinson Crusoe") or a scare-quoted term."""
+    """A quotation is speech when it opens the paragraph, is longer than four words, has a speech tag beside
+    it, or starts a sentence with punctuation of its own; a short one inside a sentence is a title ("Robinson
+    Crusoe"), a scare-quoted term or a quoted word (a “g,”), read by the narrator."""
     inner = quote.strip("\"“”„«»‹›‘’'`「」『』 ")
     if not inner:
         return False
-    if at_start or len(tx.words(inner)) > 4 or inner[-1] in _CLOSING_PUNCT:
+    if at_start or len(tx.words(inner)) > 4:
         return True
-    return bool(_TAG_AFTER.match(after.lstrip(" ,")) or _TAG_BEFORE.search(before))
+    if _TAG_AFTER.match(after.lstrip(" ,")) or _TAG_BEFORE.search(before):
+        return True
+    # a short quotation with its own punctuation, where a sentence starts: “Yes!” (not a “g,” or that ‘No, sir!’ was)
+    return inner[-1] in _CLOSING_PUNCT and bool(re.search(r"(?:^|[.!?…।:;—–]['\"”’»]?)\s*$", before))
 
 
 def genders(text: str, names: list[str], aliases: dict[str, list[str]] | None = None) -> dict[str, str]:
@@ -182,6 +204,10 @@ def genders(text: str, names: list[str], aliases: dict[str, list[str]] | None = 
     where clear."""
     out = {}
     for name in names:
+        title = name.split()[0].rstrip(".") if " " in name else ""
+        if title in _MALE_TITLES or title in _FEMALE_TITLES:  # "Madame Loisel", "Mr. Bennet"
+            out[name] = "m" if title in _MALE_TITLES else "f"
+            continue
         he = she = 0
         for m in (m for form in [name, *(aliases or {}).get(name, [])] for m in tx.mention(form).finditer(text)):
             window = text[m.end() : m.end() + 80]
@@ -240,6 +266,7 @@ class _Reader:
         self.mentioned: list[str] = []  # characters named in narration, most recent last
         self.open_speaker: tuple[str, str] | None = None  # a quotation left open continues in this voice
         self.spoken_to: str | None = None  # whom the last line spoke to by name
+        self.lead_in = ""  # a paragraph ending "he said:" just before
 
     def read(self, paragraph: str) -> list[Line]:
         names, cast = self.names, self.cast
@@ -251,7 +278,9 @@ class _Reader:
         named = _named(narration, names, cast)
         if not speech:
             self.mentioned = (self.mentioned + named)[-6:]
-            self.open_speaker = self.spoken_to = None
+            self.open_speaker = None  # whoever was spoken to still answers after a line of narration
+            # "But he said:" ending a paragraph tags the speech that opens the next one
+            self.lead_in = paragraph if re.search(r"[:—–]\s*$", paragraph) else ""
             return lines
         called = [n for line in speech for n in _vocatives(line.text, names, cast)]  # "…, Jim?": Jim is spoken to
         speaker, reason = "", ""
@@ -259,7 +288,7 @@ class _Reader:
             if not line.quoted:
                 continue
             after = lines[k + 1].text if k + 1 < len(lines) and not lines[k + 1].quoted else ""
-            before = lines[k - 1].text if k and not lines[k - 1].quoted else ""
+            before = lines[k - 1].text if k and not lines[k - 1].quoted else ("" if k else self.lead_in)
             said = line.text  # what is said, without an incise inside it
             if _DASH_LINE.match(line.text):
                 after, said = line.text, ""  # the incise is inside the dash line: "— Oui, dit Pierre."
@@ -284,6 +313,7 @@ class _Reader:
         if speaker:
             self.recent = _push(self.recent, last_speaker)
         self.spoken_to = called[0] if called and called[0] != last_speaker else None
+        self.lead_in = ""
         self.mentioned = (self.mentioned + named)[-6:]
         last = speech[-1]
         closed = last.text[-1:] in "”\"»’'›」』" and len(last.text) > 1
@@ -375,7 +405,7 @@ def _tag(after: str, before: str, names, cast, gender, mentioned, addressed, lea
         after_verb = window[verb.end() :].split()[:2]
         near = [w for w in (before_verb[-1:] + after_verb[:1] + before_verb[:1]) if w]
         for word in near:
-            word = word.strip(",.;:!?\"“”‘’'«»()")
+            word = word.strip(",.;:!?\"“”‘’'«»()").lstrip("-").removeprefix("t-")  # "dit-elle", "reprit-il"
             if _PRONOUN_TAG.fullmatch(word):
                 later = _named(window[verb.start() :], names, cast)  # "she announced … the chair Marilla placed"
                 unnamed = [m for m in mentioned if m not in later]
@@ -387,10 +417,9 @@ def _tag(after: str, before: str, names, cast, gender, mentioned, addressed, lea
             return agents[0]
         if who:  # the name nearest the verb speaks ("said Tom to Mary")
             return min(who, key=lambda n: abs(_first_index(window, n, names, cast) - verb.start()))
-        pronoun = _PRONOUN_TAG.search(window)
-        if pronoun:
-            word = pronoun.group(1)
-            return _resolve(word if word == "I" else word.lower(), gender, mentioned, addressed, leads, narrator)
+        described = _DESCRIBED_AFTER.match(window[verb.end() :]) or _DESCRIBED_BEFORE.search(window[: verb.start()])
+        if described:  # "said the old man", "répondit la pauvre femme": someone the cast does not name
+            return described.group(1)
     return ""
 
 
@@ -411,7 +440,9 @@ def _resolve(
     if pronoun in _FIRST:
         return narrator  # "I said": the first-person narrator, when the story has a known one
     want = {"he": "m", "il": "m", "er": "m", "él": "m", "she": "f", "elle": "f", "sie": "f", "ella": "f"}.get(pronoun)
-    for name in reversed(mentioned):
-        if name not in addressed and (want is None or gender.get(name) in (want, None)):
-            return name
+    recent = [n for n in reversed(mentioned) if n not in addressed]
+    for fits in ((want,), (None,)) if want else ((None, "m", "f"),):  # "she" is never a man the text calls "he"
+        found = next((n for n in recent if gender.get(n) in fits), None)
+        if found:
+            return found
     return next((n for n in leads if n not in addressed and want and gender.get(n) == want), "")

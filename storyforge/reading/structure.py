@@ -378,7 +378,8 @@ def _paragraphs(lines: list[_Line]) -> list[_Paragraph]:
         if (m := _CUE.match(line.text)) and not _is_heading(line.text) and after.blanks == 0 and len(tx.words(m.group(1))) <= 3
     ]
     recurring = {k for k, v in Counter(cues).items() if v >= 2}
-    cue_names = set(cues) if sum(c in recurring for c in cues) >= 2 else set()  # a play: every name over speech is a cue
+    # a play: two or more names over speech, again and again (not a "PAGE" column over a contents table)
+    cue_names = set(cues) if len(recurring) >= 2 and sum(c in recurring for c in cues) >= 4 else set()
     inline = Counter(m.group(1) for line in lines if (m := _INLINE_CUE.match(line.text)))
     inline_names = {k for k, v in inline.items() if not _CHAPTER.match(k + ".")}
     if sum(inline[k] for k in inline_names if inline[k] >= 2) < 4:  # not a play: a capitalised word and a full stop
