@@ -48,7 +48,8 @@ HONORIFICS = set(
     "Baron Duke Duchess Rev Reverend Judge Doctor Granny Grandma Grandpa Old Little Young".split()
 )
 _HINDI_HONORIFICS = set(
-    "पंडित पण्डित बाबू मुंशी लाला चौधरी ठाकुर मियाँ बाबा दादा दादी चाचा चाची मौसी भैया बीबी बेगम मिर्ज़ा राजा रानी सेठ".split()
+    "पंडित पण्डित बाबू मुंशी लाला चौधरी ठाकुर मियाँ बाबा दादा दादी चाचा चाची मौसी भैया बीबी बेगम मिर्ज़ा राजा रानी सेठ "
+    "महाराज महात्मा स्वामी श्रीमती श्रीमान श्री".split()
 )
 _HINDI_NOT_NAMES = set(
     "में से की का के को ने पर था थी थे है हैं हो कर भर गया गई गए तो भी ही नहीं न और या कि जो जब तब अब यहाँ वहाँ "
@@ -91,7 +92,8 @@ _FIRST_PERSON = re.compile(r"(?<!\w)(?:I|my|me|myself|je|j'|j’|moi|ich|mich|mi
 
 def narrator(text: str, names: dict[str, list[str]]) -> str:
     """The character telling a first-person story: when the narration (outside quotations) says "I" often, the
-    cast member others speak to by name but whom the narration itself never names ("“Montresor!”"), or "I"
+    cast member others speak to by name but whom the narration itself never names, or a name only called out
+    in a quotation ("“For the love of God, Montressor!”"), or "I"
     when no one fits (the narrator is unnamed: still one speaker, "I said"). '' when the story is not told in
     the first person."""
     outside = re.sub(r"“[^”]*”|\"[^\"]*\"|«[^»]*»|‘[^’]*’", " ", text)
@@ -107,6 +109,13 @@ def narrator(text: str, names: dict[str, list[str]]) -> str:
         )
         if spoken_to > score and in_narration <= 1:
             best, score = name, spoken_to
+    if not best:  # a name only others call out ("“For the love of God, Montressor!”"), never used in the narration
+        called = Counter(
+            m.group(1)
+            for m in re.finditer(r",\s*(\p{Lu}\p{Ll}+)\s*[!?]\s*[”\"’»]", text)
+            if m.group(1) not in _NOT_NAMES and m.group(1) not in HONORIFICS and not tx.mentions(m.group(1), outside)
+        )
+        best = called.most_common(1)[0][0] if called else ""
     return best or "I"
 
 
@@ -318,7 +327,7 @@ def _hindi_names(text: str, min_count: int) -> list[Person]:
     def key(tok: str) -> str:
         return tok.replace("\u093c", "").removesuffix("जी") or tok
 
-    keys = {key(t) for t in names}
+    keys = {key(t) for t in names} - _HINDI_HONORIFICS  # "पंडितजी", "महाराज": how someone is addressed, not a name
     counts: Counter[str] = Counter()
     forms: dict[str, Counter[str]] = {}
     for tok in tokens:

@@ -365,7 +365,7 @@ def _agent(name: str) -> re.Pattern:
 @functools.lru_cache(maxsize=8192)
 def _as_object(name: str) -> re.Pattern:
     """ "काकी पर", "काकी से": the name before a postposition, not a subject."""
-    return re.compile(rf"{re.escape(name)}\s+(?:को|से|पर|का|की|के|में)(?!\w)")
+    return re.compile(rf"{re.escape(name)}\s+(?:से|पर|का|की|के|में)(?!\w)")  # not को: "रूपा को क्रोध आया", a subject
 
 
 def _push(recent: list[str], speaker: str) -> list[str]:
@@ -419,12 +419,29 @@ def _tag(after: str, before: str, names, cast, gender, mentioned, addressed, lea
             return min(who, key=lambda n: abs(_first_index(window, n, names, cast) - verb.start()))
         described = _DESCRIBED_AFTER.match(window[verb.end() :]) or _DESCRIBED_BEFORE.search(window[: verb.start()])
         if described:  # "said the old man", "répondit la pauvre femme": someone the cast does not name
-            return described.group(1)
+            return _spouse(described.group(1), cast, gender, mentioned) or described.group(1)
     return ""
 
 
+def _spouse(description: str, cast: dict[str, str], gender: dict[str, str], mentioned: list[str]) -> str:
+    """ "his wife" / "his lady" after Mr. Bennet was named: Mrs. Bennet, when the cast has her; "her husband"
+    after Madame Loisel: Monsieur (M.) Loisel or Loisel."""
+    m = re.fullmatch(r"(his|her)\s+(wife|lady|husband)", description.strip(), re.I)
+    if not m:
+        return ""
+    want = "m" if m.group(1).lower() == "his" else "f"
+    titles = ("Mrs.", "Mrs", "Madame", "Mme", "Lady", "Frau") if want == "m" else ("Mr.", "Mr", "Monsieur", "M.", "Herr", "Sir")
+    spouses = [c for c in dict.fromkeys(cast.values()) if " " in c and c.split()[0] in titles]
+    partner = next((n for n in reversed(mentioned) if gender.get(n) == want and " " in n), "")
+    found = [c for c in spouses if partner and c.split()[-1] == partner.split()[-1]]
+    if not found and not partner:  # no one just named: the story's one married couple, if it has one
+        couples = [c for c in spouses if any(o != c and o.split()[-1] == c.split()[-1] for o in cast.values())]
+        found = couples if len(couples) == 1 else []
+    return found[0] if found else ""
+
+
 def _object(window: str, canonical: str, names: list[str], cast: dict[str, str]) -> bool:
-    """In Devanagari, a name followed by a postposition (को, से, पर, का, की, के, में) is not the subject."""
+    """In Devanagari, a name followed by a postposition (से, पर, का, की, के, में) is not the subject."""
     return any(_as_object(f).search(window) for f in names if cast[f] == canonical and not tx.is_latin(f))
 
 

@@ -20,7 +20,7 @@ from storyforge import rules
 from storyforge import text as tx
 from storyforge.engine.contract import Params, RunContext, Stage, gather
 from storyforge.errors import StoryforgeError
-from storyforge.models import Chunk, Section, Story, StoryBible, StoryInput, Summary
+from storyforge.models import Character, Chunk, Section, Story, StoryBible, StoryInput, Summary
 from storyforge.reading import cast, structure
 
 
@@ -70,6 +70,8 @@ class Ingest(Stage):
             story.summarized = True
         story = story.model_copy(update=dict(bible))  # fields as models, not dicts
         story.narrator = cast.narrator(body, {c.name: c.aliases for c in story.characters})  # "I said" means them
+        if story.narrator not in ("", "I", *(c.name for c in story.characters)):
+            story.characters.append(Character(name=story.narrator, description="the narrator", mentions=1))
         return story
 
     def report(self, story: Story) -> dict:
