@@ -288,3 +288,16 @@ def test_a_speaker_introduced_by_a_colon_or_described_by_the_tag_is_recorded():
     lines = dialogue.attribute(paragraphs, {"Loisel": "Loisel"}, leads={"Loisel": "m"})
     said = [(line.speaker, line.reason) for para in lines for line in para if line.quoted]
     assert said == [("Loisel", "tag"), ("Madame", "tag")]
+
+
+def test_a_title_page_with_credits_imprint_and_a_paged_contents_table_is_not_narrated():
+    raw = (
+        "HARD TIMES\nAND REPRINTED PIECES\n\nBy CHARLES DICKENS\n\nWith illustrations by Marcus Stone, Maurice\n"
+        "Greiffenhagen, and F. Walker\n\nLONDON: CHAPMAN & HALL, LD.\n\n1905\n\nCONTENTS\n\n"
+        "                                   PAGE\nBOOK THE FIRST--SOWING          1\nBOOK THE SECOND--REAPING      64\n\n\n\n"
+        "BOOK THE FIRST\n\n_SOWING_\n\n\n\nCHAPTER I\nTHE ONE THING NEEDFUL\n\n" + PROSE * 3
+    )
+    story = ingest(raw)
+    assert (story.title, story.author) == ("HARD TIMES AND REPRINTED PIECES", "CHARLES DICKENS")
+    assert "Greiffenhagen, and F. Walker" in story.sources and "LONDON: CHAPMAN & HALL, LD." in story.sources
+    assert tx.words(story.text) == tx.words(PROSE * 3)

@@ -58,8 +58,9 @@ _CHAPTER = re.compile(
 _CHAPTER_PICTURE = re.compile(
     r"\[Illustration\b[^\[\]]*?\n[ ]*((?:chapter|chap\.|part|book)\s+[0-9ivxlc]+\.?)\][ ]*$", re.I | re.M
 )
-_BARE_CHAPTER = re.compile(
-    r"^(?:(?:chapter|chap\.|part|book|chapitre|partie|kapitel|cap[ií]tulo|अध्याय|भाग)\s+\S+|[IVXLC]+|[0-9]{1,3})[\s.:—–-]*$", re.I
+_BARE_CHAPTER = re.compile(  # a heading with only its number, waiting for its subtitle ("BOOK THE FIRST" / "SOWING")
+    rf"^(?:(?:chapter|chap\.|part|book|chapitre|partie|kapitel|cap[ií]tulo|अध्याय|भाग)\s+{_NUMBER}|[IVXLC]+|[0-9]{{1,3}})[\s.:—–-]*$",
+    re.I,
 )
 _SCREEN_TRANSITION = re.compile(r"^(?:FADE (?:IN|OUT|TO BLACK)|CUT TO|DISSOLVE TO|SMASH CUT TO|MATCH CUT TO|THE END)[.:]?$")
 _SLUGLINE = re.compile(r"^(?:INT|EXT|INT\.?/EXT|I/E|EST)[.\s]\s*\S.*$")
@@ -78,6 +79,9 @@ _SOURCE = re.compile(  # a source, edition or copyright note
     r"illustrations by|all rights|produced by|first produced|proofread|ebook|e-text|etext|transcribed|"
     r"प्रकाशक|प्रकाशन|संस्करण|अनुवाद|éditions?|verlag|editorial)\b|©)",
     re.I,
+)
+_IMPRINT = re.compile(  # "LONDON: CHAPMAN & HALL", "New York: Harper"
+    r"^(?:London|New York|Boston|Philadelphia|Edinburgh|Chicago|Paris|Leipzig|Berlin|Calcutta|Bombay|Allahabad)\s*[:,]", re.I
 )
 _YEAR = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)\b")
 _BY = re.compile(
@@ -233,6 +237,10 @@ def _is_source(text: str) -> bool:
     sentence of the story that names a year ("In the summer of 1942, my grandfather left")."""
     if len(tx.words(text)) > 40:
         return False
+    if _IMPRINT.match(text) or "©" in text or re.search(r"\bcopyright\b", text, re.I):
+        return True
+    if not re.search(r"\p{Ll}", text) and not _YEAR.search(text):  # "HARD TIMES AND REPRINTED PIECES" is a title
+        return False
     return bool(_SOURCE.search(text)) or (bool(_YEAR.search(text)) and (not _is_prose(text) or _is_listing(text)))
 
 
@@ -264,7 +272,7 @@ def _front_matter(paragraphs: list[_Paragraph], doc: Document) -> list[_Paragrap
                 p.kind == "p"
                 and (_is_prose(p.text) or _is_sentence(p.text))
                 and not (i < 30 and len(p.lines) <= 3 and _is_source(p.text))
-                and not all(_PAGE_NUMBER.search(line) for line in p.lines)
+                and not all(_PAGE_NUMBER.search(line) or line.strip(" .").casefold() == "page" for line in p.lines)
             )  # a contents entry: "The Storm ..... 12"
         ),
         None,
@@ -287,6 +295,7 @@ def _front_matter(paragraphs: list[_Paragraph], doc: Document) -> list[_Paragrap
         else:
             blocks.append((paragraph.kind, list(paragraph.lines)))
     for kind, lines in blocks:
+        source_block = False
         for t in _title_lines(lines):
             by = _BY.match(t)
             if _CONTENTS.match(t):
@@ -297,8 +306,9 @@ def _front_matter(paragraphs: list[_Paragraph], doc: Document) -> list[_Paragrap
                 names.append(t.strip("# "))  # a Markdown title
             elif in_contents or _ORNAMENT.match(t) or _is_heading(t) or kind == "break":
                 pass
-            elif _is_source(t) or len(tx.words(t)) > 14:
-                doc.sources.append(t)
+            elif _is_source(t) or len(tx.words(t)) > 14 or (source_block and not _BY.match(t)):
+                doc.sources.append(t)  # a credit wrapped over lines stays one source ("…Maurice" / "Greiffenhagen…")
+                source_block = True
             else:
                 names.append(t.strip("# "))
             doc.dropped.append(t)
@@ -306,13 +316,11 @@ def _front_matter(paragraphs: list[_Paragraph], doc: Document) -> list[_Paragrap
         if len(names) > 1 and not doc.author and _looks_like_person(names[0]) and not _looks_like_person(names[1]):
             doc.author, names = names[0], names[1:]
         doc.title = names[0].rstrip(".") if not names[0].endswith("..") else names[0]
-        last = names[-1]
-        if (
-            len(names) > 1
-            and not doc.author
-            and (_looks_like_person(last) or (not tx.is_latin(last) and len(tx.words(last)) <= 3))
-        ):
-            doc.author = last.strip(" ,.")
+        # the author: a name under the title that looks like a person's ("Lewis Carroll"; in a script without
+        # capitals, a short line)
+        person = next((n for n in names[1:] if _looks_like_person(n) or (not tx.is_latin(n) and len(tx.words(n)) <= 3)), "")
+        if person and not doc.author:
+            doc.author = person.strip(" ,.")
     return paragraphs[start:]
 
 
@@ -330,6 +338,7 @@ def _title_lines(lines: list[str]) -> list[str]:
         before = out[-1].lower() if out else ""
         if out and (
             line.lower() in _CONNECTORS
+            or line.lower().split()[0] in _CONNECTORS  # "HARD TIMES" / "AND REPRINTED PIECES"
             or before in _CONNECTORS | _BY_WORDS
             or before.endswith(tuple(f" {c}" for c in _CONNECTORS))
         ):
