@@ -301,3 +301,12 @@ def test_a_title_page_with_credits_imprint_and_a_paged_contents_table_is_not_nar
     assert (story.title, story.author) == ("HARD TIMES AND REPRINTED PIECES", "CHARLES DICKENS")
     assert "Greiffenhagen, and F. Walker" in story.sources and "LONDON: CHAPMAN & HALL, LD." in story.sources
     assert tx.words(story.text) == tx.words(PROSE * 3)
+
+
+def test_a_speaker_tagged_by_title_is_in_the_cast_and_a_capitalised_noun_is_not():
+    text = (
+        "“I buy hair,” said Madame. Della took off her hat. “Twenty dollars,” said Madame, lifting the mass. "
+        "Della said yes. He is a Bunburyist, said Jim, and every Bunburyist lies. Della laughed. Jim smiled."
+    )
+    names = {p.name for p in cast.characters(text, "en", min_count=2)}
+    assert "Madame" in names and "Della" in names and "Bunburyist" not in names

@@ -40,6 +40,7 @@ _NOT_NAMES = set(
     "Sunday's Esq Ay Aye Hm Hush Hurrah Nay Nevertheless Whereupon Meanwhile Dieu Messieurs Mesdames Si Ne Mon "
     "Oh Hélas Voilà Voici Tiens Gott Dios".split()
 )
+_NOUN_ENDING = re.compile(r"\p{Ll}(?:ist|ism|ness|ment|tion|sion|ity|ship|hood)s?$")  # a capitalised noun, no name
 _CONTRACTION = re.compile(r"['’](?:m|ll|ve|re|d|t|s)$", re.I)
 HONORIFICS = set(
     "Mr Mrs Ms Miss Master Dr Sir Lady Lord Madam Captain Capt Colonel Col Major General Gen Lieutenant Lt "
@@ -132,11 +133,27 @@ def characters(text: str, language: str, cues: list[str] | None = None, min_coun
         people = _hindi_names(text, min_count)
     else:
         people = _latin_names(text, min_count)
+    for title, n in _tagged_titles(text).items():  # "said Madame" twice: Madame speaks, a character
+        if n >= 2 and not any(title in (p.name, *p.aliases) for p in people):
+            people.append(Person(title, [], n))
     for cue in dict.fromkeys(cues or []):  # a play's cast is in its cues
         known = next((p for p in people if cue in (p.name, *p.aliases)), None)
         if known is None:
             people.append(Person(cue, [], sum(1 for _ in tx.mention(cue).finditer(text)) or 1))
     return sorted(people, key=lambda p: -p.mentions)
+
+
+def _tagged_titles(text: str) -> Counter[str]:
+    """Speakers a tag names by a title alone ("said Madame", "returned the King"), counted."""
+    found = Counter()
+    for m in re.finditer(rf"\b(?:{_VERBS})\s+(?:the\s+)?(\p{{Lu}}\p{{Ll}}+)\b(?!\s+\p{{Lu}})", text):
+        abbreviation = m.group(1) in {"Mr", "Mrs", "Ms", "Dr", "St", "Mme", "Mlle", "Capt", "Col", "Lt", "Prof", "Rev"}
+        if (m.group(1) in HONORIFICS or m.group(1) in _TITLE_WORDS) and not abbreviation:
+            found[m.group(1)] += 1
+    return found
+
+
+_TITLE_WORDS = set("King Queen Prince Princess Count Countess Duke Duchess Emperor Empress Bishop Judge Doctor Colonel".split())
 
 
 def _runs(sentence: str) -> list[tuple[tuple[str, ...], bool, int]]:
@@ -159,7 +176,7 @@ def _runs(sentence: str) -> list[tuple[tuple[str, ...], bool, int]]:
         gap = sentence[tokens[i - 1][2] : start] if i else ""
         joined = run and gap in (" ", ". ") and (gap == " " or run[-1] in HONORIFICS)
         capital = tok[:1].isupper() and not (tok.isupper() and len(tok) > 1 and tok not in HONORIFICS)
-        capital = capital and not _CONTRACTION.search(tok)  # I'm, Don't, Isn't
+        capital = capital and not _CONTRACTION.search(tok) and not _NOUN_ENDING.search(tok)  # I'm; a Bunburyist
         if (capital and tok not in _NOT_NAMES - HONORIFICS and not hyphenated) or (run and joined and tok in _PARTICLES):
             if not joined and run:
                 close()
@@ -285,7 +302,10 @@ def _is_thing(person: Person, text: str) -> bool:
             count = sum(1 for _ in tx.mention(name).finditer(text))
             total += count
             the += len(
-                re.findall(rf"(?<![\w])(?:[Tt]he|[Ll]a|[Ll]e|[Ll]es|[Aa]u|[Aa]ux|[Dd]u|[Ee]l|[Dd]er|[Dd]ie|[Dd]as)\s+{n}\b", text)
+                re.findall(
+                    rf"(?<![\w])(?:[Tt]he|[Aa]n?|[Ll]a|[Ll]e|[Ll]es|[Aa]u|[Aa]ux|[Dd]u|[Uu]ne?|[Ee]l|[Dd]er|[Dd]ie|[Dd]as|[Ee]ine?)\s+{n}\b",
+                    text,
+                )
             )
         pronoun = pronoun or bool(re.search(rf"\b{n}\b[^.!?;“”\"]{{0,60}}\b(?:he|she|his|her|him|il|elle|er|sie)\b", text))
         # spoken to by name inside a quotation ("“Montresor!”", "“…, Jim?”"): someone
