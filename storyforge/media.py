@@ -75,22 +75,6 @@ def media_type(path: Path) -> str:
 # -- fonts -------------------------------------------------------------------------------------------------------
 
 
-@cache
-def system_font(language: str) -> tuple[str, str] | None:
-    """(file, family) of an installed font that covers `language` (ISO 639-1), found with fontconfig; None
-    when fontconfig is missing or no font covers it (e.g. `apt-get install fonts-lohit-deva` for Hindi)."""
-    if not shutil.which("fc-list"):
-        return None
-    try:
-        out = subprocess.run(
-            ["fc-list", f":lang={language}", "file", "family"], capture_output=True, text=True, timeout=10
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    fonts = sorted(line.split(": ", 1) for line in out.splitlines() if ": " in line)
-    return (fonts[0][0], fonts[0][1].split(",")[0].strip()) if fonts else None
-
-
 BUILTIN_FONT = "Pillow's built-in font"  # the family name we give Pillow's own font (Latin only, no accents)
 FONT_PACKAGES = {  # script (first word of a letter's Unicode name) -> Debian/Ubuntu package with a font for it
     "DEVANAGARI": "fonts-lohit-deva",

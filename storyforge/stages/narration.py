@@ -60,7 +60,7 @@ class Narrate(Stage):
             return await self.tts.speak(u.text, story.language, ctx.seed, ctx.path(f"{shot.id}-{i}.wav"), u.voice, slots[i])
 
         parts = await gather(speak, range(len(speech_parts)))
-        path, spans = self._join(parts, ctx.path(f"{shot.id}.wav"))
+        path, spans, voice, rate = self._join(parts, ctx.path(f"{shot.id}.wav"))
         duration = wav_duration(path)
         lines = _timed(speech, speech_parts, spans) if voiced else _spread(speech, duration)
         audio = Artifact(name=f"narration/{shot.id}.wav", media_type=media_type(path), path=path)
@@ -75,7 +75,7 @@ class Narrate(Stage):
             voices=list(dict.fromkeys(voices)),
             speakers=list(dict.fromkeys(u.speaker for u in speech_parts if u.speaker)),
             lines=lines,
-            pauses=find_pauses(path, self.params.min_pause_s),
+            pauses=find_pauses(voice, rate, self.params.min_pause_s),
         )
 
     def report(self, output: NarrationClip) -> dict:
@@ -100,8 +100,9 @@ class Narrate(Stage):
         ]
         return [rules.to_utterance(x.text, x) for x in lines] or [Utterance(text=shot.narration)]
 
-    def _join(self, parts: list[Path], out: Path) -> tuple[Path, list[tuple[float, float]]]:
-        """The parts one after another with a short pause between them; where each part sits, in seconds."""
+    def _join(self, parts: list[Path], out: Path) -> tuple[Path, list[tuple[float, float]], np.ndarray, int]:
+        """The parts one after another with a short pause between them: the file, where each part sits (seconds),
+        and the joined samples (mono) with their rate, so nothing reads the file back."""
         clips = [read_wav(p) for p in parts]
         rate = clips[0][1]
         mono = [resample(s if s.ndim == 1 else s.mean(axis=1), r, rate) for s, r in clips]
@@ -111,8 +112,9 @@ class Narrate(Stage):
             spans.append((t / rate, (t + len(clip)) / rate))
             t += len(clip) + len(gap)
         if len(parts) == 1:
-            return parts[0], spans
-        return write_wav(out, np.concatenate([x for clip in mono for x in (clip, gap)][:-1]), rate), spans
+            return parts[0], spans, mono[0], rate
+        joined = np.concatenate([x for clip in mono for x in (clip, gap)][:-1])
+        return write_wav(out, joined, rate), spans, joined, rate
 
 
 def _timed(speech: list[Utterance], parts: list[Utterance], spans: list[tuple[float, float]]) -> list[SpokenLine]:
@@ -143,11 +145,9 @@ def _spread(speech: list[Utterance], duration: float) -> list[SpokenLine]:
     return out
 
 
-def find_pauses(path: Path, min_pause_s: float = 0.15, frame_s: float = 0.02) -> list[float]:
-    """Middles of the quiet stretches inside the speech (not before or after it), in seconds: frames whose RMS
-    is 30 dB or more under the clip's loudest, lasting at least `min_pause_s`."""
-    samples, rate = read_wav(path)
-    mono = samples if samples.ndim == 1 else samples.mean(axis=1)
+def find_pauses(mono: np.ndarray, rate: int, min_pause_s: float = 0.15, frame_s: float = 0.02) -> list[float]:
+    """Middles of the quiet stretches inside the speech (mono samples; not before or after it), in seconds:
+    frames whose RMS is 30 dB or more under the clip's loudest, lasting at least `min_pause_s`."""
     n = int(rate * frame_s)
     if n <= 0 or len(mono) < 2 * n:
         return []

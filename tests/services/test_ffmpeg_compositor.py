@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from storyforge.errors import StoryforgeError
-from storyforge.media import font_for, read_wav, system_font, write_wav
+from storyforge.media import font_for, read_wav, write_wav
 from storyforge.models import (
     Artifact,
     Motion,
@@ -270,7 +270,9 @@ def test_seamless_loop_crossfades_tail_into_head(tmp_path):
         assert w.getnframes() == 2 * 8000
 
 
-@pytest.mark.skipif(system_font("hi") is None, reason="no Devanagari font installed (apt-get install fonts-lohit-deva)")
+@pytest.mark.skipif(
+    bool(font_for("हिन्दी", None, False).missing), reason="no Devanagari font installed (apt-get install fonts-lohit-deva)"
+)
 def test_devanagari_subtitles_burn_in(tmp_path):
     tl, visuals, clips, music, srt = make(tmp_path, scenes=1, per_scene=1, tail_s=0.2)
     dark = tmp_path / "dark.png"
@@ -372,6 +374,6 @@ def test_the_key_of_burned_in_subtitles_follows_the_font_that_draws_them(tmp_pat
     assert comp.item_fingerprint(plan_pieces(tl, visuals)[0]) == {}  # no subtitles drawn: no font in the key
     english = comp.item_fingerprint(body)
     assert english["font_sha256"] == font_for(body.cues[0].text, None, False).sha256 != ""
-    if system_font("hi") is not None:
+    if not font_for("हिन्दी", None, False).missing:
         hindi = body.model_copy(update={"cues": [c.model_copy(update={"text": "गौरी को पतंग उड़ाना पसंद था।"}) for c in body.cues]})
         assert comp.item_fingerprint(hindi)["font_sha256"] != english["font_sha256"]

@@ -16,7 +16,7 @@ from PIL import Image, ImageFont
 from storyforge.engine.contract import PromptSet
 from storyforge.engine.graph import build_graph
 from storyforge.engine.runner import base_payload, item_base, unit_key
-from storyforge.media import font_for, system_font
+from storyforge.media import font_for
 from storyforge.models import Shot, ShotType
 from storyforge.resources import resource_dir
 from storyforge.services.video.storyboard import ELLIPSIS, StoryboardVideo, scene_colour, wrap
@@ -26,9 +26,9 @@ from tests.conftest import ROOT
 LONG = " ".join(["The lighthouse keeper climbed the spiral stairs one more time, counting every step."] * 6)
 HINDI = "गौरी को पतंग उड़ाना बहुत पसंद था। वह हर शाम छत पर जाती थी और आसमान को देखती थी।"
 LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # any font file without Devanagari
-DEVANAGARI = system_font("hi")
+DEVANAGARI = font_for("हिन्दी", None, False)  # an installed font with Devanagari glyphs, if there is one
 needs_devanagari = pytest.mark.skipif(
-    DEVANAGARI is None, reason="no Devanagari font installed (apt-get install fonts-lohit-deva)"
+    bool(DEVANAGARI.missing), reason="no Devanagari font installed (apt-get install fonts-lohit-deva)"
 )
 needs_latin_font = pytest.mark.skipif(not Path(LATIN_FONT).is_file(), reason="DejaVu Sans is not installed (fonts-dejavu-core)")
 
@@ -80,7 +80,7 @@ def test_text_is_wrapped_by_its_measured_width_and_cut_after_a_word_with_an_elli
 
 @needs_devanagari
 def test_devanagari_and_text_without_spaces_wrap_to_the_width():
-    font = ImageFont.truetype(DEVANAGARI[0], 24)
+    font = DEVANAGARI.load(24)
     lines = wrap(HINDI * 3, font, 280, 4)
     assert all(font.getlength(line) <= 280 for line in lines) and lines[-1].endswith(ELLIPSIS)
     assert cut_after_a_word(lines, HINDI * 3)
