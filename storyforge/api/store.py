@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_digest ON jobs (digest);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
 """
+# One live job per owner, story and config, however many server processes share the file (idempotent submission).
+UNIQUE_LIVE = """CREATE UNIQUE INDEX IF NOT EXISTS jobs_live ON jobs (owner, digest)
+WHERE status IN ('queued', 'running', 'succeeded')"""
 ACTIVE = (JobState.queued.value, JobState.running.value)
 
 
@@ -43,14 +46,28 @@ def now() -> str:
 
 
 class JobStore:
+    GONE: Any = object()  # `create` found a twin that ended before it could be read
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        self.path = path
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
+            if "claim" not in {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}:  # an older store
+                self._db.execute("ALTER TABLE jobs ADD COLUMN claim TEXT")
+            try:
+                self._db.execute(UNIQUE_LIVE)
+            except sqlite3.IntegrityError:  # a store written before the constraint: older twins keep their rows
+                self._db.execute(
+                    "UPDATE jobs SET digest = digest || ':' || id WHERE status IN ('queued','running','succeeded')"
+                    " AND rowid NOT IN (SELECT MAX(rowid) FROM jobs WHERE status IN ('queued','running','succeeded')"
+                    " GROUP BY owner, digest)"
+                )
+                self._db.execute(UNIQUE_LIVE)
 
     def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -62,7 +79,9 @@ class JobStore:
         cutoff = (datetime.now(UTC) - timedelta(seconds=stale_s)).isoformat(timespec="milliseconds")
         with self._lock:
             cur = self._db.execute(
-                "UPDATE jobs SET status='queued', updated_at=? WHERE status='running' AND updated_at <= ?", (now(), cutoff)
+                "UPDATE jobs SET status=CASE WHEN cancel THEN 'cancelled' ELSE 'queued' END, claim=NULL, updated_at=?"
+                " WHERE status='running' AND updated_at <= ?",
+                (now(), cutoff),
             )
             return cur.rowcount
 
@@ -80,9 +99,19 @@ class JobStore:
         return uuid.uuid4().hex[:16]
 
     def create(self, job_id: str, digest: str, owner: str, title: str, recipe: str, profile: str, request: dict,
-               config: dict, stage_total: int) -> str:  # fmt: skip
-        """Insert a queued job, complete (its story file is written first): a worker may claim it at once."""
+               config: dict, stage_total: int) -> sqlite3.Row | None:  # fmt: skip
+        """Insert a queued job, complete (its story file is written first): a worker may claim it at once. Returns
+        None, or the live job with the same owner and digest when another request (in any server process) made it
+        first."""
         stamp = now()
+        try:
+            self._insert(job_id, digest, owner, title, recipe, profile, request, config, stage_total, stamp)
+        except sqlite3.IntegrityError:
+            return self.find_active_or_done(digest, owner) or self.GONE  # GONE: the twin ended meanwhile; try again
+        return None
+
+    def _insert(self, job_id: str, digest: str, owner: str, title: str, recipe: str, profile: str, request: dict,
+                config: dict, stage_total: int, stamp: str) -> None:  # fmt: skip
         with self._lock:
             self._db.execute(
                 "INSERT INTO jobs (id, digest, owner, status, title, recipe, profile, request, config, stage_total, created_at,"
@@ -90,7 +119,6 @@ class JobStore:
                 (job_id, digest, owner, JobState.queued.value, title, recipe, profile, json.dumps(request), json.dumps(config),
                  stage_total, stamp, stamp),
             )  # fmt: skip
-        return job_id
 
     def get(self, job_id: str) -> sqlite3.Row | None:
         rows = self._query("SELECT * FROM jobs WHERE id=?", (job_id,))
@@ -117,7 +145,8 @@ class JobStore:
             try:
                 row = self._db.execute("SELECT * FROM jobs WHERE status='queued' ORDER BY created_at LIMIT 1").fetchone()
                 if row is not None:
-                    self._db.execute("UPDATE jobs SET status='running', error=NULL, updated_at=? WHERE id=?", (now(), row["id"]))
+                    self._db.execute("UPDATE jobs SET status='running', error=NULL, claim=?, updated_at=? WHERE id=?",
+                                     (uuid.uuid4().hex, now(), row["id"]))  # fmt: skip
                     row = self._db.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
                 self._db.execute("COMMIT")
             except BaseException:
@@ -125,13 +154,16 @@ class JobStore:
                 raise
             return row
 
-    def update(self, job_id: str, **fields: Any) -> None:
+    def update(self, job_id: str, by: str | None = None, **fields: Any) -> bool:
+        """Set fields (and updated_at). With `by` (a claim), only while the job is still that claim's: a worker whose
+        job was given to another (re-queued while it was busy) cannot overwrite it. Returns whether a row changed."""
         if "stages" in fields:
             fields["stages"] = json.dumps(fields["stages"])
         fields["updated_at"] = now()
         sets = ", ".join(f"{k}=?" for k in fields)
+        where, args = ("id=? AND claim=?", (job_id, by)) if by else ("id=?", (job_id,))
         with self._lock:
-            self._db.execute(f"UPDATE jobs SET {sets} WHERE id=?", (*fields.values(), job_id))
+            return bool(self._db.execute(f"UPDATE jobs SET {sets} WHERE {where}", (*fields.values(), *args)).rowcount)
 
     def request_cancel(self, job_id: str) -> str:
         """Cancel: a queued job at once, a running one at its next finished item. Returns the new status."""
@@ -143,8 +175,44 @@ class JobStore:
             self._db.execute("UPDATE jobs SET cancel=1, updated_at=? WHERE id=? AND status='running'", (stamp, job_id))
             return self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()["status"]
 
+    def requeue(self, job_id: str, by: str | None = None) -> None:
+        """A running job back to the queue (its server is stopping; one whose cancel was asked ends cancelled); it
+        resumes through the cache. With `by`, only while it is still that claim's."""
+        where, args = ("id=? AND status='running' AND claim=?", (job_id, by)) if by else ("id=? AND status='running'", (job_id,))
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status=CASE WHEN cancel THEN 'cancelled' ELSE 'queued' END, claim=NULL, updated_at=?"
+                f" WHERE {where}",
+                (now(), *args),
+            )
+
+    def delete(self, job_id: str) -> str | None:
+        """Remove a job that is not running (a queued one is removed before a worker can claim it). Returns None when
+        removed, else the status that kept it."""
+        with self._lock:
+            if self._db.execute("DELETE FROM jobs WHERE id=? AND status != 'running'", (job_id,)).rowcount:
+                return None
+            row = self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()
+            return row["status"] if row else None
+
+    def ended_before(self, cutoff: datetime) -> list[str]:
+        """Ids of jobs that ended (succeeded, failed, cancelled) and were last touched before `cutoff`."""
+        stamp = cutoff.isoformat(timespec="milliseconds")
+        rows = self._query("SELECT id FROM jobs WHERE status IN ('succeeded','failed','cancelled') AND updated_at < ?", (stamp,))
+        return [r["id"] for r in rows]
+
+    def check(self, timeout_s: float = 1.0) -> None:
+        """Raise sqlite3.Error unless the store can be written now (not locked for long, not read-only)."""
+        probe = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        finally:
+            probe.close()
+
     def cancel_requested(self, job_id: str) -> bool:
-        return bool(self._query("SELECT cancel FROM jobs WHERE id=?", (job_id,))[0][0])
+        rows = self._query("SELECT cancel FROM jobs WHERE id=?", (job_id,))
+        return not rows or bool(rows[0][0])  # a job whose row is gone stops too
 
     def close(self) -> None:
         with self._lock:

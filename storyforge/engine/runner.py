@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, ValidationError
 
+from storyforge.engine import children
 from storyforge.engine.cache import KEY_SCHEMA, Cache, canonical_json, digest
 from storyforge.engine.contract import PromptSet, RunContext, key_params
 from storyforge.engine.executor import Executor, LocalExecutor
@@ -193,14 +194,19 @@ class Runner:
         async def tick() -> None:  # lets a front end stop the run between events (a cancelled job, a stopping server)
             while True:
                 await anyio.sleep(TICK_S)
-                self.reporter.tick()
+                try:
+                    self.reporter.tick()
+                except BaseException:  # stopping: end the children first, so threads waiting on them return now
+                    children.kill_run(token)
+                    raise
 
-        async with anyio.create_task_group() as outer:
-            outer.start_soon(tick)
-            async with anyio.create_task_group() as tg:
-                for name in self.graph.order:
-                    tg.start_soon(run_node, self.graph.nodes[name])
-            outer.cancel_scope.cancel()
+        with children.run_scope() as token:  # the run's child processes: killed when it stops, however it stops
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(tick)
+                async with anyio.create_task_group() as tg:
+                    for name in self.graph.order:
+                        tg.start_soon(run_node, self.graph.nodes[name])
+                outer.cancel_scope.cancel()
         return results
 
     async def _run_stage(self, node: Node, results: dict[str, Output], fingerprints: dict[str, dict]) -> Output:

@@ -1,15 +1,15 @@
 """Finding and running ffmpeg, and probing media without ffprobe (the imageio-ffmpeg wheel ships none).
 
 ffmpeg comes from the `imageio-ffmpeg` wheel unless `STORYFORGE_FFMPEG` names another binary. `ffmpeg()` runs
-it without blocking the event loop, in a process group of its own that is killed at once when the run is
-cancelled (a cancelled job, Ctrl-C, a stopping server), so no ffmpeg outlives the work that started it.
+it without blocking the event loop. Every ffmpeg is a child of the run (storyforge/engine/children.py): in a
+process group of its own, killed at once when the run is cancelled (a cancelled job, Ctrl-C, a stopping server)
+or its server dies, so no ffmpeg outlives the work that started it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import tempfile
 from functools import cache
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 
+from storyforge.engine import children
 from storyforge.errors import StoryforgeError
 
 
@@ -37,13 +38,13 @@ def run_ffmpeg(args: list[str], log_file: Path | None = None, timeout_s: float |
     """Run ffmpeg quietly; on failure raise FFmpegError with the last lines of stderr (also saved to log_file)."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
+        proc = children.run(cmd, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
         raise FFmpegError(
             f"ffmpeg ran past its {timeout_s:.0f} s limit.", "raise compositor.timeout_s, or report the hang."
         ) from exc
     if proc.returncode != 0:
-        raise _failure(cmd, proc.returncode, proc.stderr, log_file)
+        raise _failure(cmd, proc.returncode, proc.stderr.decode("utf-8", "replace"), log_file)
 
 
 def _failure(cmd: list[str], code: int, stderr: str, log_file: Path | None) -> FFmpegError:
@@ -63,13 +64,6 @@ def _failure(cmd: list[str], code: int, stderr: str, log_file: Path | None) -> F
     )
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 async def ffmpeg(
     args: list[str],
     log_file: Path | None = None,
@@ -81,21 +75,13 @@ async def ffmpeg(
     ffmpeg's whole process group before this returns. Returns what ffmpeg wrote to stderr."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", loglevel, "-y", *args]
     with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty ffmpeg can never block on it
-        process = await anyio.open_process(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, cwd=cwd
-        )
         try:
             with anyio.fail_after(timeout_s):
-                code = await process.wait()
-        except BaseException as exc:
-            _kill_group(process.pid)
-            with anyio.CancelScope(shield=True):
-                await process.wait()
-            if isinstance(exc, TimeoutError):
-                raise FFmpegError(
-                    f"ffmpeg ran past its {timeout_s:.0f} s limit.", "raise compositor.timeout_s, or report the hang."
-                ) from None
-            raise
+                code = await children.wait_process(cmd, stderr=err, cwd=cwd)
+        except TimeoutError:
+            raise FFmpegError(
+                f"ffmpeg ran past its {timeout_s:.0f} s limit.", "raise compositor.timeout_s, or report the hang."
+            ) from None
         err.seek(0)
         report = err.read().decode("utf-8", "replace")
     if code != 0:
@@ -105,10 +91,7 @@ async def ffmpeg(
 
 def probe(path: Path) -> dict:
     """Duration and streams of a media file, read from `ffmpeg -i`'s report."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True, errors="replace"
-    )
-    report = proc.stderr
+    report = children.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]).stderr.decode("utf-8", "replace")
     m = re.search(r"Duration: (\d+):(\d+):(\d+\.\d+)", report)
     duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else 0.0
     streams = []
@@ -139,9 +122,10 @@ def integrated(report: str) -> float | None:
 def integrated_loudness(path: Path, log_file: Path, timeout_s: float | None = None) -> float:
     """Integrated loudness (EBU R128, LUFS) of a file's audio, measured by ffmpeg's ebur128 filter."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), *LOUDNESS_ARGS]
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout_s)
-    measured = integrated(proc.stderr)
+    proc = children.run(cmd, timeout=timeout_s)
+    report = proc.stderr.decode("utf-8", "replace")
+    measured = integrated(report)
     if proc.returncode != 0 or measured is None:
-        log_file.write_text(" ".join(cmd) + "\n\n" + proc.stderr, encoding="utf-8")
+        log_file.write_text(" ".join(cmd) + "\n\n" + report, encoding="utf-8")
         raise FFmpegError("ffmpeg's loudness measurement failed.", f"see {log_file}.")
     return measured

@@ -135,15 +135,38 @@ def test_an_uploaded_file_is_a_story(settings):
 def test_cancelling_a_queued_and_a_running_job(settings):
     with client_for(settings, start_worker=False) as client:
         queued = client.post("/v1/jobs", json={"story": STORY}, headers=KEY).json()
-        assert client.delete(f"/v1/jobs/{queued['id']}", headers=KEY).json()["status"] == "cancelled"
+        assert client.post(f"/v1/jobs/{queued['id']}/cancel", headers=KEY).json()["status"] == "cancelled"
+        assert client.post(f"/v1/jobs/{queued['id']}/cancel", headers=KEY).json()["status"] == "cancelled"  # again: no-op
         running = client.post("/v1/jobs", json={"story": STORY + " Again."}, headers=KEY).json()
         store, worker = client.app.state.store, client.app.state.worker
         job = store.claim_next()
-        assert job["id"] == running["id"] and client.delete(f"/v1/jobs/{job['id']}", headers=KEY).status_code == 200
+        assert job["id"] == running["id"] and client.post(f"/v1/jobs/{job['id']}/cancel", headers=KEY).status_code == 200
+        assert client.delete(f"/v1/jobs/{job['id']}", headers=KEY).status_code == 409  # running: cancel first
         worker.run(job)  # stops at its first event
         assert client.get(f"/v1/jobs/{job['id']}", headers=KEY).json()["status"] == "cancelled"
         manifest = json.loads((settings.jobs_dir / job["id"] / "manifest.json").read_text())
         assert manifest["status"] == "cancelled"  # a stop on request, not a failure
+
+
+def test_delete_removes_a_job_and_its_files_and_retention_removes_old_ones(settings):
+    with client_for(settings) as client:
+        job = client.post("/v1/jobs", json={"story": STORY}, headers=KEY).json()
+        assert wait(client, job["id"])["status"] == "succeeded"
+        assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=KEY).status_code == 409  # it ended: nothing to cancel
+        assert (settings.jobs_dir / job["id"] / "final.mp4").is_file()
+        assert client.delete(f"/v1/jobs/{job['id']}", headers={"X-API-Key": "k-test-2"}).status_code == 404  # not theirs
+        assert client.delete(f"/v1/jobs/{job['id']}", headers=KEY).status_code == 204
+        assert not (settings.jobs_dir / job["id"]).exists()
+        assert client.get(f"/v1/jobs/{job['id']}", headers=KEY).status_code == 404
+        assert client.get("/v1/jobs", headers=KEY).json()["total"] == 0
+        again = client.post("/v1/jobs", json={"story": STORY}, headers=KEY)  # a new job, done through the cache
+        assert again.status_code == 202 and wait(client, again.json()["id"])["status"] == "succeeded"
+        client.app.state.worker.retention_s = 1e-3  # STORYFORGE_RETENTION_DAYS: the worker purges ended jobs
+        deadline = time.monotonic() + 70
+        while client.get("/v1/jobs", headers=KEY).json()["total"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert not (settings.jobs_dir / again.json()["id"]).exists()
 
 
 def test_a_restart_resumes_a_job_with_finished_stages_as_hits(settings, monkeypatch):
@@ -195,3 +218,24 @@ def test_text_that_is_not_valid_unicode_is_422_not_500(settings):
         body = b'{"story": "\\ud800 broken"}'
         answer = client.post("/v1/jobs", content=body, headers={**KEY, "Content-Type": "application/json"})
         assert answer.status_code == 422
+
+
+def test_admission_refuses_before_composing_and_a_retry_at_the_limit_gets_its_job(settings, monkeypatch):
+    import storyforge.api.main as api
+
+    composed = []
+    real = api.resolved_config
+    monkeypatch.setattr(api, "resolved_config", lambda overrides: composed.append(overrides) or real(overrides))
+    settings.jobs_per_key = 1
+    with client_for(settings, start_worker=False) as client:
+        first = client.post("/v1/jobs", json={"story": STORY}, headers=KEY)
+        assert first.status_code == 202 and len(composed) == 1
+        again = client.post("/v1/jobs", json={"story": STORY}, headers=KEY)  # a retry: its job, not a 429
+        assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+        refused = [
+            client.post("/v1/jobs", json={"story": STORY + " Another."}, headers=KEY),  # the key's limit: 429
+            client.post("/v1/jobs", json={"story": "\x00"}, headers=KEY),
+            client.post("/v1/jobs", json={"story": "Once.", "profile": "prod_gpu"}, headers={"X-API-Key": "k-test-2"}),
+        ]
+        assert [r.status_code for r in refused] == [429, 422, 422]
+        assert len(composed) == 1  # none of them cost a composition

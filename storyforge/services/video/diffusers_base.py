@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import inspect
 import logging
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from storyforge.engine import children
 from storyforge.engine.contract import Service, knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
@@ -54,7 +54,7 @@ def write_clip(frames: list, fps: int, out: Path) -> Path:
            "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", str(out)]  # fmt: skip
     data = b"".join(f.convert("RGB").tobytes() for f in frames)
-    proc = subprocess.run(cmd, input=data, capture_output=True, check=False)
+    proc = children.run(cmd, input=data)
     if proc.returncode != 0:
         raise StoryforgeError(
             f"ffmpeg could not write a clip: {proc.stderr.decode(errors='replace')[-300:]}", "check the frames."

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from storyforge.engine import children
 from storyforge.engine.contract import knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider, VoiceType
@@ -50,7 +51,7 @@ class EspeakTTS(TTSBackend):
         out = out.with_suffix(".wav")
         cmd = [p.executable, "-v", voice, "-s", str(p.words_per_minute), "-p", str(p.pitch), "-b", "1", "--stdin", "-w", str(out)]
         try:  # text on stdin, UTF-8 (-b 1): any script, and nothing read as an option
-            proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, timeout=p.timeout_s, check=False)
+            proc = children.run(cmd, input=text.encode("utf-8"), timeout=p.timeout_s)
         except subprocess.TimeoutExpired as exc:
             raise StoryforgeError(f"espeak-ng took over {p.timeout_s:.0f} s for one clip.", "raise audio.tts.timeout_s.") from exc
         if proc.returncode != 0 or not out.is_file():
