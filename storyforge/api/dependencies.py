@@ -115,12 +115,12 @@ def require_key(
             raise too_many("too many wrong API keys from this address; wait before trying again.", wait)
         # every key sent counts, even an empty or malformed one: a wrong key beside a right one is wrong. Only an
         # Authorization header of another well-known scheme (Basic from a proxy in front, say) is not a key.
-        header, authorization = request.headers.get("x-api-key"), request.headers.get("authorization")
-        if authorization is not None and OTHER_SCHEME.match(authorization):
-            authorization = None
-        elif authorization is not None and authorization.lower().startswith("bearer "):
-            authorization = authorization[7:].strip()
-        sent = [k for k in (header, authorization) if k is not None]
+        sent = list(request.headers.getlist("x-api-key"))  # every copy of a header counts
+        for authorization in request.headers.getlist("authorization"):
+            if OTHER_SCHEME.match(authorization):
+                continue
+            scheme, _, credentials = authorization.strip().partition(" ")
+            sent.append(credentials.strip() if scheme.lower() == "bearer" else authorization)
         given = sent[0] if sent else ""
         valid = (
             bool(sent)
@@ -128,7 +128,8 @@ def require_key(
             and any(hmac.compare_digest(given.encode(), key.encode()) for key in settings.api_keys)
         )
         if not valid:
-            if given:  # a missing key is a client that has not been set up, not a guess
+            known = {k for k in sent if any(hmac.compare_digest(k.encode(), key.encode()) for key in settings.api_keys)}
+            if any(k and k not in known for k in sent):  # a missing or empty key is a client not set up, not a guess
                 backoff.failed(address)
             raise HTTPException(401, "a valid API key is required (X-API-Key or Authorization: Bearer).",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip

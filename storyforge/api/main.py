@@ -180,6 +180,7 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         store.close()
 
     app = FastAPI(title="storyforge", version=storyforge.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  redirect_slashes=False,  # no redirect built from the client's Host header
                   description="Turn a story into a narrated, scored, subtitled video.")  # fmt: skip
     app.state.settings = settings
     app.state.backoff = Backoff(free=settings.free_key_tries)
@@ -202,8 +203,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        if exc.status_code == 405:  # static files (mounts) take GET and HEAD
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path) or ["GET", "HEAD"])
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     async def environment(request: Request, exc: Exception) -> JSONResponse:
@@ -241,7 +242,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         try:
             if kind.startswith("multipart/form-data"):
                 return await read_form(request)
-            return JobRequest.model_validate_json(await request.body())  # pydantic's parser: depth-limited, no 500s
+            body = (await request.body()).removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is not an error
+            return JobRequest.model_validate_json(body)  # pydantic's parser: depth-limited, no 500s
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from exc
 
@@ -266,7 +268,7 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         if "options" in fields:  # the JSON body's options object, as one form field
             try:
                 given = json.loads(fields.pop("options"))
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise invalid("options", "the 'options' field is not a JSON object.") from exc
             if not isinstance(given, dict):
                 raise invalid("options", "the 'options' field is not a JSON object.")
@@ -390,7 +392,9 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         return Response(status_code=204)
 
     @app.get("/v1/jobs/{job_id}/video", response_class=FileResponse,
-             responses={200: {"content": {"video/mp4": {}}}, **problems(*JOB)})  # fmt: skip
+             responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "The part a Range header asked for",
+                        "content": {"video/mp4": {}}}, 416: {"description": "The Range is past the end of the file"},
+                        **problems(*JOB)})  # fmt: skip
     def video(job_id: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> FileResponse:
         """The MP4 (HTTP Range requests supported)."""
         row = job_for(job_id, owner, store)

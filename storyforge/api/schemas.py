@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -48,6 +49,13 @@ class JobRequest(BaseModel):
     recipe: str = Field("short_story", pattern=r"^[a-z0-9_]+$", description="A recipe in recipes/")
     profile: Literal["debug_cpu", "prod_gpu", "auto"] = Field("auto", description="Execution profile")
     options: JobOptions = Field(default_factory=JobOptions)
+
+    @field_validator("title")
+    @classmethod
+    def one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+            raise ValueError("the title has control or formatting characters; send one plain line")
+        return value
 
     @field_validator("story", "title")
     @classmethod

@@ -172,7 +172,9 @@ class JobStore:
             if self._db.execute("UPDATE jobs SET status='cancelled', updated_at=? WHERE id=? AND status='queued'",
                                 (stamp, job_id)).rowcount:  # fmt: skip
                 return JobState.cancelled.value
-            self._db.execute("UPDATE jobs SET cancel=1, updated_at=? WHERE id=? AND status='running'", (stamp, job_id))
+            # a job being cancelled is no longer "the" job for its story: the same request now makes a new one
+            self._db.execute("UPDATE jobs SET cancel=1, digest=digest || ':cancelled:' || id, updated_at=?"
+                             " WHERE id=? AND status='running' AND cancel=0", (stamp, job_id))  # fmt: skip
             return self._db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()["status"]
 
     def requeue(self, job_id: str, by: str | None = None) -> None:

@@ -129,6 +129,7 @@ class Worker:
         job_id, claim = job["id"], job["claim"]  # every write below is this claim's only
         run_dir = self.jobs_dir / job_id
         run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.log").unlink(missing_ok=True)  # a resumed job: the stop that interrupted it is not its error
         stages: dict[str, dict] = json.loads(job["stages"] or "{}")
 
         def on_event(event: dict) -> None:

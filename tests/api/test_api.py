@@ -142,6 +142,8 @@ def test_cancelling_a_queued_and_a_running_job(settings):
         job = store.claim_next()
         assert job["id"] == running["id"] and client.post(f"/v1/jobs/{job['id']}/cancel", headers=KEY).status_code == 200
         assert client.delete(f"/v1/jobs/{job['id']}", headers=KEY).status_code == 409  # running: cancel first
+        resubmitted = client.post("/v1/jobs", json={"story": STORY + " Again."}, headers=KEY)  # while it stops
+        assert resubmitted.status_code == 202 and resubmitted.json()["id"] != job["id"]  # a new job, not the cancelled one
         worker.run(job)  # stops at its first event
         assert client.get(f"/v1/jobs/{job['id']}", headers=KEY).json()["status"] == "cancelled"
         manifest = json.loads((settings.jobs_dir / job["id"] / "manifest.json").read_text())

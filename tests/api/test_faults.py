@@ -290,3 +290,24 @@ def test_what_a_client_is_shown_is_its_own(data):
         assert not (data / "jobs" / job["id"]).exists()
     finally:
         server.close()
+
+
+def test_what_a_careless_client_sends_is_4xx_and_never_locks_anyone_out(data):
+    server = Server(data, KEY, {"STORYFORGE_JOB_WORKERS": "0", "STORYFORGE_KEY_TRIES": "2"})
+    try:
+        post = server.http.post
+        deep_options = post("/v1/jobs", files={"file": ("a.txt", ONE_SCENE.encode())}, data={"options": "[" * 5000})
+        assert deep_options.status_code == 422, deep_options.text
+        bom = post("/v1/jobs", content=b"\xef\xbb\xbf" + json.dumps({"story": ONE_SCENE}).encode(),
+                   headers={"Content-Type": "application/json"})  # fmt: skip
+        assert bom.status_code == 202, bom.text
+        assert post("/v1/jobs", json={"story": ONE_SCENE, "title": "a\x1b[31m\u202e"}).status_code == 422
+        assert post("/v1/jobs/", json={"story": ONE_SCENE}).status_code == 404  # no redirect built from Host
+        with httpx.Client(base_url=server.base) as unset:  # "Bearer $KEY" with KEY unset: not a guess
+            assert [unset.get("/v1/jobs", headers={"Authorization": "Bearer"}).status_code for _ in range(4)] == [401] * 4
+        two = httpx.get(f"{server.base}/v1/jobs", headers=[("X-API-Key", KEY), ("X-API-Key", "wrong")])
+        assert two.status_code == 401  # every copy of the header counts
+        assert "Allow" in server.http.put("/static/page.js").headers
+        assert "Traceback" not in server.log()
+    finally:
+        server.close()

@@ -6,7 +6,9 @@ async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
   if (!response.ok && response.status !== 202) {
     const body = await response.json().catch(() => ({}));
-    throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail || response.statusText));
+    const error = new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail || response.statusText));
+    error.status = response.status;
+    throw error;
   }
   return response;
 }
@@ -28,7 +30,12 @@ $("job").addEventListener("submit", async (event) => {
 async function follow(id) {
   let job;
   try { job = await (await api(`/v1/jobs/${id}`)).json(); }
-  catch (err) { $("error").textContent = `${err.message} Trying again in 5 s.`; setTimeout(() => follow(id), 5000); return; }
+  catch (err) {  // a wrong key or an unknown job will not mend itself; a busy server or network may
+    const retry = ![401, 404, 422].includes(err.status);
+    $("error").textContent = retry ? `${err.message} Trying again in 5 s.` : err.message;
+    if (retry) setTimeout(() => follow(id), 5000);
+    return;
+  }
   $("error").textContent = "";
   $("state").textContent = job.status; $("progress").value = job.progress;
   $("stages").textContent = Object.entries(job.stages).map(([n, s]) => `${n} ${s.finished ? "✔" : s.done + "/" + s.items}`).join(" · ");
