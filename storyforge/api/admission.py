@@ -23,11 +23,13 @@ import time
 import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 
+from storyforge.api.public import redact_paths
+from storyforge.errors import StoryforgeError
 from storyforge.text import words
 
 if TYPE_CHECKING:
@@ -148,6 +150,7 @@ class Capabilities:
         self._lock = threading.Lock()
         self._profiles: list[str] | None = None
         self._voices: dict[str, str | None] = {}  # voice -> None when it runs here, else why not
+        self._backends: dict[str, Any] = {}  # voice -> its backend, built once to ask which languages it speaks
 
     def pinned(self, group: str) -> str | None:
         """The value the operator's STORYFORGE_SERVER_OVERRIDES force for a config group (client choices lose)."""
@@ -182,13 +185,26 @@ class Capabilities:
         from hydra.utils import instantiate
 
         from storyforge.api.main import resolved_config
-        from storyforge.api.public import redact_paths
 
         if (pinned := self.pinned("audio/tts")) and pinned != voice:
             return f"this server always uses audio/tts={pinned}"
         config = resolved_config(["profile=debug_cpu", f"audio/tts={voice}", *self.settings.overrides])
-        problem = instantiate(config["audio"]["tts"]).unavailable()
+        backend = instantiate(config["audio"]["tts"])
+        problem = backend.unavailable()
+        if problem is None:
+            self._backends[voice] = backend
         return redact_paths(problem.problem.rstrip(".")) if problem else None
+
+    def language_problem(self, voice: str, language: str) -> str | None:
+        """Why `voice` cannot speak `language` here (no voice model for it), or None."""
+        backend = self._backends.get(voice)
+        if backend is None:
+            return None
+        try:
+            backend.default_voice(language)
+        except StoryforgeError as exc:
+            return redact_paths(exc.problem.rstrip("."))
+        return None
 
     @staticmethod
     def voice_names() -> list[str]:
@@ -196,13 +212,17 @@ class Capabilities:
 
         return list(get_args(get_args(JobOptions.model_fields["voice"].annotation)[0]))
 
-    def check(self, profile: str, voice: str | None) -> None:
-        """422 for a profile or voice this server cannot run, naming those it can."""
+    def check(self, profile: str, voice: str | None, language: str | None = None) -> None:
+        """422 for a profile or voice this server cannot run, or a voice that cannot speak the story's language,
+        naming those it can."""
         if profile != "auto" and profile not in (runs := self.profiles()):
             raise invalid("profile", f"this server cannot run profile={profile}; it runs {', '.join(['auto', *runs])}.")
         if voice and (problem := self.voice_problem(voice)):
             can = [v for v in self.voice_names() if v != voice and self.voice_problem(v) is None]
             raise invalid("options.voice", f"this server cannot use voice={voice} ({problem}); it has {', '.join(can)}.")
+        if voice and language and (problem := self.language_problem(voice, language)):
+            raise invalid("options.voice", f"voice={voice} cannot speak this story's language here ({problem}); "
+                                           "choose another voice, or options.language.")  # fmt: skip
 
 
 def free_mb(path) -> float:

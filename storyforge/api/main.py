@@ -45,6 +45,7 @@ from storyforge.api.worker import Worker, progress_of
 from storyforge.engine import children
 from storyforge.engine.cache import digest
 from storyforge.errors import StoryforgeError
+from storyforge.text import language
 
 log = logging.getLogger("storyforge")
 _compose_lock = threading.Lock()  # Hydra's compose API keeps global state
@@ -329,7 +330,7 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
             raise too_many(f"this key already has {settings.jobs_per_key} jobs queued or running.", 30)
         if free_mb(settings.data_dir) < settings.min_free_mb:
             raise HTTPException(503, "the server's disk is nearly full; try again later.", headers={"Retry-After": "300"})
-        capabilities.check(job.profile, job.options.voice)
+        capabilities.check(job.profile, job.options.voice, job.options.language or (job.options.voice and language(job.story)))
         from storyforge.config import recipe_names
 
         if job.recipe not in recipe_names():

@@ -36,7 +36,7 @@ def wait(client, job_id, until=("succeeded", "failed", "cancelled"), timeout=180
         job = client.get(f"/v1/jobs/{job_id}", headers=KEY).json()
         if job["status"] in until:
             return job
-        time.sleep(0.1)
+        time.sleep(0.25)  # under the default rate limit (600 a minute) however long the job takes
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
 
 
@@ -241,3 +241,13 @@ def test_admission_refuses_before_composing_and_a_retry_at_the_limit_gets_its_jo
         ]
         assert [r.status_code for r in refused] == [429, 422, 422]
         assert len(composed) == 1  # none of them cost a composition
+
+
+def test_a_voice_that_cannot_speak_the_story_language_is_422(settings):
+    pytest.importorskip("piper")
+    with client_for(settings, start_worker=False) as client:
+        hindi = "एक गाँव में एक बूढ़ा किसान रहता था। उसके खेत में गेहूँ उगता था।"
+        answer = client.post("/v1/jobs", json={"story": hindi, "options": {"voice": "piper"}}, headers=KEY)
+        assert answer.status_code == 422 and "'hi'" in answer.text and "options.language" in answer.text
+        english = client.post("/v1/jobs", json={"story": STORY, "options": {"voice": "piper"}}, headers=KEY)
+        assert english.status_code == 202
