@@ -51,7 +51,7 @@ def _task(cfg: DictConfig) -> None:
     except (StoryforgeError, StageFailed) as exc:
         message = str(exc)
         if isinstance(exc, StageFailed):
-            message += (
+            message = message.rstrip(".") + (
                 ". Finished items are cached: fix the cause and run the same command to resume "
                 f"(details in {run_dir / 'error.log'})"
             )
@@ -97,13 +97,14 @@ def main() -> None:
     load_dotenv(Path.cwd() / ".env", override=False)
     import hydra
 
-    from storyforge.config import expand_overrides, register
+    from storyforge.config import expand_overrides, pinned_profile, recipe_files, register
     from storyforge.profile import resolve_profile
     from storyforge.resources import resource_dir
 
     try:
-        argv, os.environ[_REASON_VAR] = resolve_profile(expand_overrides(sys.argv[1:]))
         register()
+        argv = recipe_files(expand_overrides(sys.argv[1:]))
+        argv, os.environ[_REASON_VAR] = resolve_profile(argv, pinned_profile(argv))
         conf = resource_dir("conf")
     except StoryforgeError as exc:
         _fail(str(exc), exc.exit_code)

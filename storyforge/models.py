@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -105,6 +106,10 @@ class Character(_Model):
     description: str = Field("", description="Short visual description: age, hair, clothes")
     mentions: int = Field(0, description="How often the name occurs in the story")
     gender: str = Field("", description="'m' or 'f' as the story's pronouns show (he/she), '' when unclear")
+    voice: SkipJsonSchema[str] = Field(
+        "",
+        description="Dialogue voice chosen for them (one of the TTS backend's), '' for the cast order's (not asked of the model)",
+    )
 
 
 class Location(_Model):
@@ -223,10 +228,51 @@ class Shot(_Model):
     speech: SkipJsonSchema[list[Utterance]] = Field(
         default_factory=list, description="Who speaks which part of the narration, from the scene's text (not asked of the model)"
     )
+    take: SkipJsonSchema[int] = Field(0, ge=0, description="Re-rolls of the picture: each take draws from a new seed")
+    transition: SkipJsonSchema[Transition | None] = Field(
+        None, description="How this shot replaces the one before; None: the recipe's (not asked of the model)"
+    )
 
     @property
     def id(self) -> str:
         return f"s{self.scene_index:02d}_{self.index:02d}"
+
+
+class ShotEdit(_Model):
+    """What a person may change in one planned shot (stages.shots.edits.<shot id>, or a revision in the API).
+    Fields left out keep the plan's value."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # voice=392 from the command line
+
+    description: str | None = Field(None, min_length=1, max_length=2000, description="What the picture shows")
+    narration: str | None = Field(None, max_length=5000, description="Story text read aloud over the shot")
+    shot_type: ShotType | None = Field(None, description="Framing of the shot")
+    camera: str | None = Field(None, max_length=200, description="Camera movement, e.g. 'slow push in', 'static'")
+    duration_s: float | None = Field(None, gt=0, le=600, description="Planned length in seconds")
+    characters: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None, max_length=20, description="Names of characters visible"
+    )
+    take: int | None = Field(None, ge=0, le=1_000_000, description="Re-roll the picture: a new take draws a new seed")
+    transition: Literal["cut", "crossfade", "fade_black"] | None = Field(
+        None, description="How this shot replaces the one before"
+    )
+
+    def changes(self) -> dict:
+        """The fields this edit sets."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+
+
+class CharacterEdit(_Model):
+    """What a person may change in one character of the cast (stages.cast.edits.<name>): every shot that shows
+    them is redrawn, every line they speak re-voiced."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # voice=392 from the command line
+
+    description: str | None = Field(None, min_length=1, max_length=1000, description="Short visual description")
+    voice: str | None = Field(None, max_length=100, description="One of the TTS backend's dialogue voices")
+
+    def changes(self) -> dict:
+        return self.model_dump(mode="json", exclude_unset=True, exclude_none=True)
 
 
 class ScenePlan(_Model):

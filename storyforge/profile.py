@@ -38,14 +38,17 @@ def detect_gpu() -> tuple[bool, str]:
     return False, "no torch and no nvidia-smi: no GPU found"
 
 
-def resolve_profile(overrides: list[str]) -> tuple[list[str], str]:
-    """Replace `profile=auto` (or no profile) with a concrete one; return the new overrides and the reason."""
+def resolve_profile(overrides: list[str], pinned: str | None = None) -> tuple[list[str], str]:
+    """Replace `profile=auto` (or no profile) with a concrete one; return the new overrides and the reason. `pinned`:
+    the profile the chosen recipe names, which wins over the environment and detection."""
     given = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") == "profile"]
     value = given[-1].split("=", 1)[1] if given else ""
     if value and value != "auto":
         if "," not in value and value not in CHOICES:
             raise StoryforgeError(f"profile={value} is not a profile.", f"use one of {', '.join(CHOICES)}.")
         return overrides, "chosen on the command line"
+    if pinned and pinned != "auto":
+        return [*[o for o in overrides if o not in given], f"profile={pinned}"], "pinned by the recipe"
     name = next((n for n in ("STORYFORGE_PROFILE", "EXECUTION_PROFILE") if os.environ.get(n, "").strip()), "")
     env = os.environ.get(name, "").strip() if name else ""
     if env and env != "auto":

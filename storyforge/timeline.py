@@ -45,7 +45,7 @@ def frames(seconds: float, fps: int) -> int:
 
 @dataclass(frozen=True)
 class Transitions:
-    """Which transition joins two shots, and how long it lasts."""
+    """Which transition joins two shots, and how long it lasts: the shot's own (an edit's), else the recipe's."""
 
     within_scene: Transition = Transition.crossfade
     between_scenes: Transition = Transition.fade_black
@@ -55,7 +55,7 @@ class Transitions:
     def between(self, previous: Shot | None, shot: Shot) -> tuple[Transition, float]:
         if previous is None:
             return Transition.none, 0.0
-        kind = self.within_scene if previous.scene_index == shot.scene_index else self.between_scenes
+        kind = shot.transition or (self.within_scene if previous.scene_index == shot.scene_index else self.between_scenes)
         return kind, {Transition.crossfade: self.crossfade_s, Transition.fade_black: self.fade_black_s}.get(kind, 0.0)
 
 

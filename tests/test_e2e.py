@@ -63,6 +63,7 @@ def test_editing_one_shot_reruns_only_that_shot_its_transitions_and_the_join(run
     assert misses(redrawn) == {
         "story": 0,
         "scenes": 0,
+        "cast": 0,
         "plan": 0,
         "music": 0,
         "shots": 1,
@@ -77,6 +78,28 @@ def test_editing_one_shot_reruns_only_that_shot_its_transitions_and_the_join(run
     assert redone(redrawn, "segments") == ["s01_01-s01_02", "s01_02", "s01_02-s02_01"]  # the shot and its transitions
     moved = run(*STORY, '+stages.shots.edits.s01_02.camera="tilt up"')  # a move the rules never pick
     assert misses(moved)["mix"] == 0 and "s01_02" in redone(moved, "segments")  # a new camera move: the sound stays
+
+
+def test_a_cast_edit_redraws_only_the_shots_that_show_the_character(run):
+    first = run(*STORY)
+    shown = [s["id"] for s in shots_of(first) if "Tom" in s["characters"]]
+    assert shown and len(shown) < len(shots_of(first))
+    looked = run(*STORY, '+stages.cast.edits.Tom.description="a boy in a yellow raincoat"')
+    assert redone(looked, "visuals") == shown and misses(looked)["narration"] == 0  # a look is not a voice
+    assert {s for piece in redone(looked, "segments") for s in piece.split("-")} >= set(shown)
+    assert misses(looked)["plan"] == misses(looked)["scenes"] == misses(looked)["story"] == 0
+    speaking = [i.item for i in first.manifest.stages["narration"].items if "Tom" in i.notes.get("speakers", [])]
+    revoiced = run(*STORY, "+stages.cast.edits.Tom.voice=392")  # one of the tone voice's dialogue voices
+    assert speaking and redone(revoiced, "narration") == speaking and misses(revoiced)["visuals"] == 0
+    rerolled = run(*STORY, "+stages.shots.edits.s02_01.take=1")
+    assert redone(rerolled, "visuals") == ["s02_01"] and misses(rerolled)["narration"] == 0
+    with pytest.raises(StageFailed, match=r"stages.cast.edits names characters \['Nobody'\]"):
+        run(*STORY, "+stages.cast.edits.Nobody.description=x")
+
+
+def shots_of(result) -> list[dict]:
+    shots = json.loads((result.run_dir / "shots.json").read_text())["shots"]
+    return [{**s, "id": f"s{s['scene_index']:02d}_{s['index']:02d}"} for s in shots]
 
 
 def test_a_narration_edit_rerenders_only_segments_whose_length_changed(run):
@@ -99,11 +122,11 @@ def test_a_failed_run_resumes_with_finished_items_as_hits(run, monkeypatch):
     drawn = []
     original = StoryboardVideo._draw
 
-    def flaky(self, shot, scene_index, out):
+    def flaky(self, shot, scene_index, out, cast=()):
         if shot.scene_index == 2:
             raise RuntimeError("GPU fell over")
         drawn.append(shot.id)
-        return original(self, shot, scene_index, out)
+        return original(self, shot, scene_index, out, cast)
 
     monkeypatch.setattr(StoryboardVideo, "_draw", flaky)
     with pytest.raises(StageFailed, match=r"stage 'visuals' item 's02_\d\d' failed: RuntimeError: GPU fell over"):

@@ -40,6 +40,7 @@ from storyforge.api.dependencies import Settings, get_store, require_key
 from storyforge.api.public import Redactor
 from storyforge.api.schemas import JobOptions, JobPage, JobRequest, JobState, JobStatus, StageProgress
 from storyforge.api.store import ACTIVE, JobStore
+from storyforge.api.studio import add_studio
 from storyforge.api.web import SecurityHeaders, add_pages
 from storyforge.api.worker import Worker, progress_of
 from storyforge.engine import children
@@ -49,11 +50,12 @@ from storyforge.text import language
 
 log = logging.getLogger("storyforge")
 _compose_lock = threading.Lock()  # Hydra's compose API keeps global state
-ARTIFACTS = ("manifest.json", "story.json", "scenes.json", "shots.json", "edit.json", "video.json", "subtitles.srt",
-             "subtitles.vtt", "music.wav", "music_score.wav", "mix.m4a", "ducking.wav", "job.log", "error.log")  # fmt: skip
+ARTIFACTS = ("manifest.json", "story.txt", "story.json", "scenes.json", "shots.json", "edit.json", "video.json",
+             "subtitles.srt", "subtitles.vtt", "music.wav", "music_score.wav", "mix.m4a", "ducking.wav", "job.log",
+             "error.log")  # fmt: skip
 SHOT = r"s\d{2,}_\d{2,}"
 MEDIA = re.compile(rf"^(shots/{SHOT}\.(png|mp4)|narration/{SHOT}\.wav|segments/{SHOT}(-{SHOT})?\.mp4)$")
-JOB_ROUTES = ("/v1/jobs", "/generate")
+JOB_ROUTES = re.compile(r"^/(v1/jobs|generate|v1/jobs/[^/]+/revisions)/?$")  # the routes that take a body
 
 
 class BodyLimit:
@@ -74,7 +76,7 @@ class BodyLimit:
         )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") not in JOB_ROUTES:
+        if scope["type"] != "http" or scope["method"] != "POST" or not JOB_ROUTES.match(scope["path"]):
             return await self.app(scope, receive, send)
         seen = 0
 
@@ -229,7 +231,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
             progress=100 if done else progress_of(stages, row["stage_total"]), created_at=row["created_at"],
             updated_at=row["updated_at"], stages={k: StageProgress(**v) for k, v in stages.items()}, error=error,
             video=f"/v1/jobs/{row['id']}/video" if done and (run_dir / "final.mp4").is_file() else None,
-            artifacts=[n for n in ARTIFACTS if (run_dir / n).is_file()],
+            artifacts=[n for n in ARTIFACTS if (run_dir / n).is_file()], duration_s=duration_of(run_dir) if done else None,
+            thumbnail=thumbnail_of(row["id"], run_dir), parent=row["parent"],
         )  # fmt: skip
 
     def job_for(job_id: str, owner: str, store: JobStore) -> Any:
@@ -324,12 +327,7 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         key = digest({"story": job.story, "title": title, "overrides": overrides})
         if existing := store.find_active_or_done(key, owner):  # a retry gets its job, even at the key's limit
             return existing, False
-        if store.count((JobState.queued.value,)) >= settings.queue_limit:
-            raise too_many("the queue is full; try again later.", 60)
-        if store.count(ACTIVE, owner) >= settings.jobs_per_key:
-            raise too_many(f"this key already has {settings.jobs_per_key} jobs queued or running.", 30)
-        if free_mb(settings.data_dir) < settings.min_free_mb:
-            raise HTTPException(503, "the server's disk is nearly full; try again later.", headers={"Retry-After": "300"})
+        within_limits(owner, store)
         capabilities.check(job.profile, job.options.voice, job.options.language or (job.options.voice and language(job.story)))
         from storyforge.config import recipe_names
 
@@ -341,15 +339,30 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
             log.error("cannot compose a job's config (check STORYFORGE_SERVER_OVERRIDES): %s", exc)
             raise HTTPException(503, "this server's configuration is broken; its operator can see why in the log.",
                                 headers={"Retry-After": "300"}) from None  # fmt: skip
+        request = {**job.model_dump(mode="json", exclude={"story"}), "overrides": overrides}
+        return create_job(store, key, owner, title, job.recipe, job.story, request, config)
+
+    def within_limits(owner: str, store: JobStore) -> None:
+        """429 when the queue or this key's jobs are at their limits, 503 when the disk is nearly full."""
+        if store.count((JobState.queued.value,)) >= settings.queue_limit:
+            raise too_many("the queue is full; try again later.", 60)
+        if store.count(ACTIVE, owner) >= settings.jobs_per_key:
+            raise too_many(f"this key already has {settings.jobs_per_key} jobs queued or running.", 30)
+        if free_mb(settings.data_dir) < settings.min_free_mb:
+            raise HTTPException(503, "the server's disk is nearly full; try again later.", headers={"Retry-After": "300"})
+
+    def create_job(store: JobStore, key: str, owner: str, title: str, recipe: str, story: str, request: dict,
+                   config: dict, parent: str | None = None) -> tuple[Any, bool]:  # fmt: skip
+        """A queued job with its story file (or the twin another request made first): the row, and whether it is new."""
         for _ in range(3):  # a twin made meanwhile (maybe by another server process) wins; retry if it just ended
             job_id = store.new_id()
             run_dir = settings.jobs_dir / job_id
             try:
                 run_dir.mkdir(parents=True, exist_ok=True)
-                (run_dir / "story.txt").write_text(job.story, encoding="utf-8")
-                twin = store.create(job_id, key, owner, title, job.recipe, str(config.get("profile_name")),
-                                    job.model_dump(mode="json", exclude={"story"}), {**config, "story": str(run_dir / "story.txt")},
-                                    len(config.get("stages") or {}) or 1)  # fmt: skip
+                (run_dir / "story.txt").write_text(story, encoding="utf-8")
+                twin = store.create(job_id, key, owner, title, recipe, str(config.get("profile_name")), request,
+                                    {**config, "story": str(run_dir / "story.txt")}, len(config.get("stages") or {}) or 1,
+                                    parent)  # fmt: skip
             except BaseException:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
@@ -438,6 +451,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         """Alias of GET /v1/jobs/{id}."""
         return status_of(job_for(job_id, owner, store))
 
+    add_studio(app, settings, status_of, job_for, within_limits, create_job, problems, JOB)
+
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
         """The process is up."""
@@ -480,6 +495,20 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
 
     app.openapi = openapi
     return app
+
+
+def duration_of(run_dir: Path) -> float | None:
+    """The finished video's length, from video.json."""
+    try:
+        return round(float(json.loads((run_dir / "video.json").read_text(encoding="utf-8"))["duration_s"]), 2)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def thumbnail_of(job_id: str, run_dir: Path) -> str | None:
+    """The first shot's picture (a still; a clip's keyframe is not kept), once drawn."""
+    first = min((run_dir / "shots").glob("*.png"), default=None) if (run_dir / "shots").is_dir() else None
+    return f"/v1/jobs/{job_id}/artifacts/shots/{first.name}" if first else None
 
 
 def link_jobs(schema: dict) -> None:

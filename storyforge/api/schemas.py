@@ -6,11 +6,11 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from storyforge.models import Transition
+from storyforge.models import CharacterEdit, ShotEdit, Transition
 
 
 class JobOptions(BaseModel):
@@ -99,6 +99,9 @@ class JobStatus(BaseModel):
     stages: dict[str, StageProgress] = Field(default_factory=dict)
     error: str | None = None
     video: str | None = Field(None, description="URL of the MP4 once the job succeeded")
+    duration_s: float | None = Field(None, description="Length of the video in seconds, once it is made")
+    thumbnail: str | None = Field(None, description="URL of the first shot's picture, once it is drawn")
+    parent: str | None = Field(None, description="The job this one is a revision of (POST /v1/jobs/{id}/revisions)")
     artifacts: list[str] = Field(default_factory=list, description="Names readable at /v1/jobs/{id}/artifacts/{name}")
 
 
@@ -107,3 +110,71 @@ class JobPage(BaseModel):
     page: int
     per_page: int
     total: int
+
+
+ShotId = Annotated[str, Field(pattern=r"^s\d{2,}_\d{2,}$", max_length=16)]
+CharacterName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RevisionRequest(BaseModel):
+    """Edits to a job's shots and cast: a new job (a revision) that renders only what they touch. Edits add to the
+    parent's own (a revision of a revision keeps both); a field left out keeps the parent's value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shots: dict[ShotId, ShotEdit] = Field(default_factory=dict, max_length=2000,
+                                          description="Shot id (s01_02) -> the fields to change")  # fmt: skip
+    cast: dict[CharacterName, CharacterEdit] = Field(default_factory=dict, max_length=200,
+                                                     description="Character name -> description and/or voice")  # fmt: skip
+    title: str | None = Field(None, max_length=200, description="The revision's title; the parent's otherwise")
+
+    _one_line = field_validator("title")(JobRequest.one_line.__func__)
+
+
+class Edits(BaseModel):
+    """All the edits a job was made with (its own and its parents'), as `stages.shots.edits` and `stages.cast.edits`."""
+
+    shots: dict[str, dict] = Field(default_factory=dict, description="Shot id -> the fields set")
+    cast: dict[str, dict] = Field(default_factory=dict, description="Character name -> the fields set")
+
+
+class Revision(BaseModel):
+    """One job of a history: what it was made from and what its request changed."""
+
+    id: str
+    parent: str | None = Field(None, description="The job it revised; None for the first")
+    status: JobState
+    title: str
+    created_at: datetime
+    changes: Edits = Field(description="What this revision's request changed (the first job: nothing)")
+
+
+class RevisionList(BaseModel):
+    job: str = Field(description="The job asked about")
+    edits: Edits = Field(description="Every edit the job was made with")
+    revisions: list[Revision] = Field(description="Its whole history, oldest first: the first job and every revision")
+
+
+class ShotChange(BaseModel):
+    id: str = Field(description="Shot id, e.g. s01_02")
+    picture: bool = Field(description="Its picture differs")
+    voice: bool = Field(description="Its narration audio differs")
+    fields: list[str] = Field(description="Fields of the shot that differ (description, camera, ...)")
+
+
+class Comparison(BaseModel):
+    a: str
+    b: str
+    shots: list[ShotChange] = Field(description="The shots that differ, in story order")
+
+
+class CastMember(BaseModel):
+    name: str
+    description: str
+    voice: str = Field(description="The dialogue voice chosen for them, '' for the cast order's")
+    shots: list[str] = Field(description="Shots that show them")
+
+
+class Cast(BaseModel):
+    characters: list[CastMember]
+    voices: list[str] = Field(description="The dialogue voices this job's TTS backend has; empty: one voice reads all")

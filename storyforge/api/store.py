@@ -57,8 +57,11 @@ class JobStore:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
-            if "claim" not in {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}:  # an older store
-                self._db.execute("ALTER TABLE jobs ADD COLUMN claim TEXT")
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+            for column in ("claim", "parent", "root"):  # an older store: claims (issue 10), revisions (issue 11)
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
+            self._db.execute("CREATE INDEX IF NOT EXISTS jobs_root ON jobs (root, created_at)")
             try:
                 self._db.execute(UNIQUE_LIVE)
             except sqlite3.IntegrityError:  # a store written before the constraint: older twins keep their rows
@@ -99,26 +102,39 @@ class JobStore:
         return uuid.uuid4().hex[:16]
 
     def create(self, job_id: str, digest: str, owner: str, title: str, recipe: str, profile: str, request: dict,
-               config: dict, stage_total: int) -> sqlite3.Row | None:  # fmt: skip
-        """Insert a queued job, complete (its story file is written first): a worker may claim it at once. Returns
-        None, or the live job with the same owner and digest when another request (in any server process) made it
-        first."""
+               config: dict, stage_total: int, parent: str | None = None) -> sqlite3.Row | None:  # fmt: skip
+        """Insert a queued job, complete (its story file is written first): a worker may claim it at once. A
+        revision names its `parent` job; it joins the parent's history (its root). Returns None, or the live job with
+        the same owner and digest when another request (in any server process) made it first."""
         stamp = now()
         try:
-            self._insert(job_id, digest, owner, title, recipe, profile, request, config, stage_total, stamp)
+            self._insert(job_id, digest, owner, title, recipe, profile, request, config, stage_total, stamp, parent)
         except sqlite3.IntegrityError:
             return self.find_active_or_done(digest, owner) or self.GONE  # GONE: the twin ended meanwhile; try again
         return None
 
     def _insert(self, job_id: str, digest: str, owner: str, title: str, recipe: str, profile: str, request: dict,
-                config: dict, stage_total: int, stamp: str) -> None:  # fmt: skip
+                config: dict, stage_total: int, stamp: str, parent: str | None = None) -> None:  # fmt: skip
         with self._lock:
+            root = job_id
+            if parent is not None:
+                found = self._db.execute("SELECT COALESCE(root, id) FROM jobs WHERE id=?", (parent,)).fetchone()
+                root = found[0] if found else parent
             self._db.execute(
                 "INSERT INTO jobs (id, digest, owner, status, title, recipe, profile, request, config, stage_total, created_at,"
-                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " updated_at, parent, root) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (job_id, digest, owner, JobState.queued.value, title, recipe, profile, json.dumps(request), json.dumps(config),
-                 stage_total, stamp, stamp),
+                 stage_total, stamp, stamp, parent, root),
             )  # fmt: skip
+
+    def history(self, job_id: str, owner: str) -> list[sqlite3.Row]:
+        """The job's whole history, oldest first: the job it was first made as, and every revision made from it or
+        from one of its revisions (that this owner still has)."""
+        return self._query(
+            "SELECT * FROM jobs WHERE owner=? AND COALESCE(root, id)=(SELECT COALESCE(root, id) FROM jobs WHERE id=?)"
+            " ORDER BY created_at, rowid",
+            (owner, job_id),
+        )
 
     def get(self, job_id: str) -> sqlite3.Row | None:
         rows = self._query("SELECT * FROM jobs WHERE id=?", (job_id,))

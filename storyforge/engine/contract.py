@@ -171,6 +171,12 @@ class Stage(ABC):
     async def run(self, ctx: RunContext, **inputs: Any) -> BaseModel:
         """Turn inputs (named by the recipe's `needs`) into this stage's output."""
 
+    def key_view(self, inputs: dict[str, BaseModel]) -> dict[str, Any]:
+        """Per item, a narrower view of some inputs for the cache key than `reads` can say (e.g. only the characters
+        this shot shows, so editing one character redraws only their shots). Inputs left out are keyed by `reads`,
+        or whole. What run() reads must all be in the view."""
+        return {}
+
     def chain(self) -> str | None:
         """For a `for_each` stage: an item field (e.g. "scene_index") whose groups run in order, each item
         getting the output of the one before it as `previous` (and keyed on it); groups still run at once.

@@ -136,16 +136,19 @@ def item_base(node: Node, base: dict, item: Any) -> dict:
 
 
 def input_digests(node: Node, inputs: dict[str, Output]) -> dict[str, str]:
-    """Content digests of a unit's inputs; only the fields a stage declares in `reads` where it declares them."""
+    """Content digests of a unit's inputs: the stage's `key_view` of them, else only the fields it declares in
+    `reads`, else the whole input."""
     reads = type(node.stage).reads
 
     def include(spec: tuple[str, ...] | dict) -> set | dict:
         return spec if isinstance(spec, dict) else set(spec)
 
+    views = node.stage.key_view({p: o.value for p, o in inputs.items()})
     return {
-        p: digest(o.value.model_dump(mode="json", include=include(reads[p]))) if p in reads else o.digest
+        p: digest(views[p]) if p in views else
+        digest(o.value.model_dump(mode="json", include=include(reads[p]))) if p in reads else o.digest
         for p, o in inputs.items()
-    }
+    }  # fmt: skip
 
 
 def unit_payload(base: dict, seed: int, inputs: dict[str, str]) -> dict:

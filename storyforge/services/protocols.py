@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import anyio
 from pydantic import BaseModel
 
-from storyforge.models import NarrationClip, Piece, Shot, Timeline, VoiceType
+from storyforge.models import Character, NarrationClip, Piece, Shot, Timeline, VoiceType
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -26,9 +27,10 @@ class VideoService(Protocol):
     async def render(
         self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path, previous: Path | None = None,
         continuity: str = "none",
+        cast: Sequence[Character] = (),
     ) -> Path:  # fmt: skip
         """Draw one shot (a still or a clip) to `out` with the suffix it chooses; return the file's path.
-        `previous` is the picture of the shot before it in the scene when the recipe asks for `continuity`."""
+        `previous` is the picture of the shot before it in the scene when the recipe asks for `continuity`; `cast` the characters it shows, as the story's cast describes them."""
 
 
 class TTSService(Protocol):

@@ -27,8 +27,16 @@ class Narrate(Stage):
 
     reads = {
         "shot": ("scene_index", "index", "narration", "characters", "speech"),
-        "story": ("language", "characters", "cues", "narrator"),
     }
+
+    def key_view(self, inputs: dict) -> dict:
+        """Of the story: what finds and voices the speakers (not a character's look), and the voices chosen for the
+        characters who speak in this shot: re-voicing one character re-speaks only their shots."""
+        shot, story = inputs["shot"], inputs["story"]
+        speakers = {u.speaker for u in self._speech(shot, story)}
+        who = {"__all__": {"name", "aliases", "gender"}}
+        view = story.model_dump(mode="json", include={"language": True, "characters": who, "cues": True, "narrator": True})
+        return {"story": {**view, "voices": {c.name: c.voice for c in story.characters if c.voice and c.name in speakers}}}
 
     class Params(Params):
         dialogue_voices: bool = True  # speak quoted dialogue in the speaker's voice (backends with several)
@@ -52,8 +60,7 @@ class Narrate(Stage):
             path = write_wav(ctx.path(f"{shot.id}.wav"), np.zeros(int(0.3 * 24000), dtype=np.float32), 24000)
             audio = Artifact(name=f"narration/{shot.id}.wav", media_type=media_type(path), path=path)
             return NarrationClip(shot_id=shot.id, text=shot.narration, audio=audio, duration_s=0.3, backend="silence")
-        names = [c.name for c in story.characters]
-        slots = [names.index(u.speaker) if u.speaker in names else len(names) for u in speech_parts]  # a voice per cast member
+        slots = [self._slot(story, u.speaker) for u in speech_parts]  # a voice per cast member
 
         async def speak(i: int) -> Path:
             u = speech_parts[i]
@@ -86,6 +93,16 @@ class Narrate(Stage):
             "chars": len(output.text),
             "seconds": output.duration_s,
         }
+
+    def _slot(self, story: Story, speaker: str) -> int:
+        """The dialogue voice of a speaker: the one chosen for them (`Character.voice`, from stages.cast.edits) when
+        the backend has it, else their place in the cast, so each keeps a voice of their own across shots."""
+        names = [c.name for c in story.characters]
+        if speaker not in names:
+            return len(names)
+        chosen = story.characters[names.index(speaker)].voice
+        voices = list(getattr(getattr(self.tts, "params", None), "dialogue_voices", None) or [])
+        return voices.index(chosen) if chosen and chosen in voices else names.index(speaker)
 
     @staticmethod
     def _speech(shot: Shot, story: Story) -> list[Utterance]:

@@ -2,7 +2,8 @@
 
 The image prompt carries the story bible's description of every character in the shot, so a character looks
 the same in every shot. Seeds come from (run seed, shot id), or with `seed_by: character` from (run seed, the
-first character in the shot), so a character is drawn from the same noise wherever they appear.
+first character in the shot), so a character is drawn from the same noise wherever they appear. A shot's
+`take` (a re-roll from the studio or `stages.shots.edits`) derives a new seed from that one.
 
 With `continuity: last_frame | keyframe`, the shots of a scene run in order and each gets the picture of the
 one before (the engine's `chain`): editing a shot re-renders it and the shots after it in its scene.
@@ -22,23 +23,33 @@ class RenderShot(Stage):
     uses = ("video",)
     prompts = ("shot_image",)
 
-    reads = {"story": ("characters",)}
+    version = "2"  # 2: takes (re-rolled seeds); keyed on the characters the shot shows, not the whole cast
 
     class Params(Params):
         style: str = "storybook illustration, soft light"  # look appended to every image prompt
         continuity: Literal["none", "keyframe", "last_frame"] = "none"  # what carries from shot to shot in a scene
         seed_by: Literal["shot", "character"] = "shot"  # character: one seed per character, wherever they appear
 
+    def key_view(self, inputs: dict) -> dict:
+        shot, story = inputs["shot"], inputs["story"]
+        return {"story": [c.model_dump(mode="json", exclude={"voice"}) for c in story.characters if c.name in shot.characters]}
+
     def chain(self) -> str | None:
         return "scene_index" if self.params.continuity != "none" else None
 
     async def run(self, ctx: RunContext, shot: Shot, story: Story, previous: ShotVisual | None = None) -> ShotVisual:
-        cast = [c.model_dump() for c in story.characters if c.name in shot.characters]
-        prompt = ctx.prompts.render("shot_image", shot=shot.model_dump(mode="json"), characters=cast, style=self.params.style)
+        shown = [c for c in story.characters if c.name in shot.characters]
+        characters = [c.model_dump(exclude={"voice"}) for c in shown]  # a voice is not drawn
+        prompt = ctx.prompts.render(
+            "shot_image", shot=shot.model_dump(mode="json"), characters=characters, style=self.params.style
+        )
         seed = ctx.seed
         if self.params.seed_by == "character" and shot.characters:
             seed = derive_seed(ctx.run_seed, f"character:{shot.characters[0]}")
+        if shot.take:  # a re-roll: a new seed for this shot alone
+            seed = derive_seed(seed, f"take:{shot.take}")
         before = previous.media.path if previous is not None else None
-        path = await self.video.render(shot, shot.scene_index, prompt, seed, ctx.path(shot.id), before, self.params.continuity)
+        path = await self.video.render(shot, shot.scene_index, prompt, seed, ctx.path(shot.id), before, self.params.continuity,
+                                       cast=shown)  # fmt: skip
         media = Artifact(name=f"shots/{shot.id}{path.suffix}", media_type=media_type(path), path=path)
         return ShotVisual(shot_id=shot.id, media=media, is_clip=media.media_type.startswith("video/"))

@@ -40,8 +40,8 @@ def processes_mentioning(text: str) -> list[str]:
 def test_a_failing_segment_names_its_shot_and_the_others_stay_cached(run, monkeypatch):
     original = StoryboardVideo._draw
 
-    def one_bad_picture(self, shot, scene_index, out):
-        path = original(self, shot, scene_index, out)
+    def one_bad_picture(self, shot, scene_index, out, cast=()):
+        path = original(self, shot, scene_index, out, cast)
         if shot.id == "s02_01":
             path.write_bytes(b"\x89PNG but not really")
         return path

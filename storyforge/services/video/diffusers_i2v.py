@@ -12,12 +12,13 @@ The keyframe and video pipelines take turns on the GPU (the idle one is parked i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from storyforge.models import Shot
+from storyforge.models import Character, Shot
 from storyforge.services.video.diffusers_base import call_args, frame_of, snap, write_clip
 from storyforge.services.video.diffusers_image import DiffusersImage
 
@@ -40,6 +41,7 @@ class DiffusersI2V(DiffusersImage):
     async def render(
         self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path, previous: Path | None = None,
         continuity: str = "none",
+        cast: Sequence[Character] = (),
     ) -> Path:  # fmt: skip
         return await anyio.to_thread.run_sync(self._animate, shot, prompt, seed, out, previous, continuity, limiter=self.limiter)
 

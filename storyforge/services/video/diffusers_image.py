@@ -9,12 +9,13 @@ same weights (`AutoPipelineForImage2Image.from_pipe`, no second load) at `contin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from storyforge.models import Shot
+from storyforge.models import Character, Shot
 from storyforge.services.video.diffusers_base import DiffusersBackend, call_args, frame_of, snap
 
 
@@ -28,6 +29,7 @@ class DiffusersImage(DiffusersBackend):
     async def render(
         self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path, previous: Path | None = None,
         continuity: str = "none",
+        cast: Sequence[Character] = (),
     ) -> Path:  # fmt: skip
         return await anyio.to_thread.run_sync(self._render, shot, prompt, seed, out, previous, limiter=self.limiter)
 

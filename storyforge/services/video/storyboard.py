@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import colorsys
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from storyforge.engine.contract import Service, knob
 from storyforge.media import Font, font_for
-from storyforge.models import ModelProvider, Shot
+from storyforge.models import Character, ModelProvider, Shot
 from storyforge.timeline import safe_area
 
 ELLIPSIS = "…"  # ends text that does not fit
+CARD = 2  # the card's layout: bump when a card for the same shot and cast looks different (2: the cast's looks)
 PillowFont = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
@@ -107,8 +109,10 @@ class StoryboardVideo(Service):
         out: Path,
         previous: Path | None = None,
         continuity: str = "none",
-    ) -> Path:  # fmt: skip  (cards are drawn from the shot alone)
-        return await anyio.to_thread.run_sync(self._draw, shot, scene_index, out.with_suffix(".png"), limiter=self.limiter)
+        cast: Sequence[Character] = (),
+    ) -> Path:  # fmt: skip  (cards are drawn from the shot and its cast, not the prompt)
+        return await anyio.to_thread.run_sync(self._draw, shot, scene_index, out.with_suffix(".png"), tuple(cast),
+                                              limiter=self.limiter)  # fmt: skip
 
     def item_fingerprint(self, item: Any) -> dict:
         """The font a shot's card is drawn with (it follows the script of the card's text): a font installed or
@@ -116,19 +120,22 @@ class StoryboardVideo(Service):
         if not isinstance(item, Shot):
             return {}
         font = self.font(item)
-        return {"font_family": font.family, "font_sha256": font.sha256}
+        return {"font_family": font.family, "font_sha256": font.sha256, "card": CARD}
 
     def font(self, shot: Shot) -> Font:
         """The font for the card of `shot`: one that covers all of its text (storyforge/media.py `font_for`)."""
         return font_for("\n".join([*self._texts(shot), ELLIPSIS]), self.params.font, True, "video.font")
 
     @staticmethod
-    def _texts(shot: Shot) -> tuple[str, str, str, str]:
-        """The card's header, description, narration and cast line."""
+    def _texts(shot: Shot, cast: Sequence[Character] = ()) -> tuple[str, str, str, str]:
+        """The card's header, description, narration and cast line (each character with their look, where the
+        story's cast describes them: editing a character redraws the cards that show them)."""
         header = f"SCENE {shot.scene_index}  ·  SHOT {shot.index}  ·  {shot.shot_type.value.replace('_', ' ').upper()}  ·  {shot.camera}"
-        return header, shot.description, shot.narration, "with " + ", ".join(shot.characters) if shot.characters else ""
+        looks = {c.name: c.description.strip() for c in cast}
+        who = [f"{name} ({looks[name]})" if looks.get(name) else name for name in shot.characters]
+        return header, shot.description, shot.narration, "with " + "; ".join(who) if who else ""
 
-    def _draw(self, shot: Shot, scene_index: int, out: Path) -> Path:
+    def _draw(self, shot: Shot, scene_index: int, out: Path, cast: tuple[Character, ...] = ()) -> Path:
         w, h = self.params.width, self.params.height
         unit = min(w, h) / 720  # sizes follow the shorter side, so a vertical card is not all huge type
         image = Image.new("RGB", (w, h), scene_colour(scene_index))
@@ -140,7 +147,8 @@ class StoryboardVideo(Service):
         font = self.font(shot)
         small, body = font.load(max(8, int(24 * unit))), font.load(max(8, int(32 * unit)))
         small_h, body_h = (sum(f.getmetrics()) + int(4 * unit) for f in (small, body))
-        header, description, narration, cast = self._texts(shot)
+        header, description, narration, who = self._texts(shot, cast)
+        who_lines = wrap(who, small, width, 2)
         draw.text((x, y), wrap(header, small, width, 1)[0], fill=(250, 220, 120), font=small)
         y += small_h + int(10 * unit)
         for line in wrap(description, body, width, 3):
@@ -149,11 +157,11 @@ class StoryboardVideo(Service):
         y += int(10 * unit)
         draw.line([x, y, x_end, y], fill=(150, 150, 140), width=max(1, int(2 * unit)))
         y += int(14 * unit)
-        last = y_end - (small_h if cast else 0)  # the narration ends above the cast line
+        last = y_end - small_h * len(who_lines)  # the narration ends above the cast lines
         for line in wrap(narration, small, width, max(0, (last - y) // small_h)):
             draw.text((x, y), line, fill=(200, 200, 190), font=small)
             y += small_h
-        if cast:
-            draw.text((x, y_end - small_h), wrap(cast, small, width, 1)[0], fill=(200, 220, 255), font=small)
+        for i, line in enumerate(who_lines):
+            draw.text((x, y_end - small_h * (len(who_lines) - i)), line, fill=(200, 220, 255), font=small)
         image.save(out, format="PNG", optimize=False, compress_level=1)
         return out

@@ -1,0 +1,333 @@
+"""The storyboard studio's routes: revisions of a job (typed edits to its shots and cast, rendered as a new job that
+shares the cache, so only what an edit touches is made again), a job's history, the comparison of two jobs shot by
+shot, the cast with the voices to choose from, chapters per scene, and the recipe export that makes the same
+video from the command line (`storyforge recipe=<file>.yaml story=story.txt`).
+
+Edits are never raw overrides: `ShotEdit` and `CharacterEdit` (storyforge/models.py) are the fields a person may
+set, and the stages that apply them (`stages.shots`, `stages.cast`) take the same models.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
+
+from storyforge.api.admission import invalid
+from storyforge.api.dependencies import Settings, get_store, require_key
+from storyforge.api.schemas import (
+    Cast,
+    CastMember,
+    Comparison,
+    Edits,
+    JobStatus,
+    Revision,
+    RevisionList,
+    RevisionRequest,
+    ShotChange,
+)
+from storyforge.api.store import JobStore
+from storyforge.engine.cache import digest
+
+SHOT_STAGE, CAST_STAGE = "storyforge.stages.edits.ApplyShotEdits", "storyforge.stages.cast.ApplyCastEdits"
+
+
+def stage_named(config: dict, target: str) -> str | None:
+    """The name of the recipe's stage that runs `target` (the shot or cast edits), if it has one."""
+    return next((n for n, s in (config.get("stages") or {}).items() if isinstance(s, dict) and s.get("_target_") == target), None)
+
+
+def edits_of(config: dict) -> Edits:
+    """The edits a job's config carries."""
+    stages, shot, cast = config.get("stages") or {}, stage_named(config, SHOT_STAGE), stage_named(config, CAST_STAGE)
+    return Edits(shots=(stages.get(shot) or {}).get("edits") or {} if shot else {},
+                 cast=(stages.get(cast) or {}).get("edits") or {} if cast else {})  # fmt: skip
+
+
+def merged(before: Edits, request: RevisionRequest) -> Edits:
+    """The parent's edits with the request's on top, field by field."""
+    shots, cast = copy.deepcopy(before.shots), copy.deepcopy(before.cast)
+    for sid, edit in request.shots.items():
+        if edit.changes():
+            shots[sid] = {**shots.get(sid, {}), **edit.changes()}
+    for name, edit in request.cast.items():
+        if edit.changes():
+            cast[name] = {**cast.get(name, {}), **edit.changes()}
+    return Edits(shots=dict(sorted(shots.items())), cast=dict(sorted(cast.items())))
+
+
+def voices_of(config: dict) -> list[str]:
+    """The dialogue voices the job's TTS backend has (its Params' defaults under the config's values); [] when one
+    voice reads everything."""
+    from hydra.utils import get_class
+
+    narration = next((s for s in (config.get("stages") or {}).values()
+                      if isinstance(s, dict) and s.get("_target_") == "storyforge.stages.narration.Narrate"), None)  # fmt: skip
+    tts = dict(((config.get("audio") or {}).get("tts")) or {})
+    if narration is None or narration.get("dialogue_voices") is False or "_target_" not in tts:
+        return []
+    try:
+        params = get_class(tts.pop("_target_")).Params(**tts)
+    except Exception:  # a backend this server cannot import: no choice of voices
+        return []
+    return [str(v) for v in getattr(params, "dialogue_voices", [])]
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def shot_id(shot: dict) -> str:
+    return f"s{shot['scene_index']:02d}_{shot['index']:02d}"
+
+
+def outputs_by_item(manifest: dict, stage: str) -> dict[str, str]:
+    return {i["item"]: i["output"] for i in ((manifest.get("stages") or {}).get(stage) or {}).get("items", [])}
+
+
+def compare(a: tuple[dict, list[dict]], b: tuple[dict, list[dict]]) -> list[ShotChange]:
+    """The shots that differ between two jobs (manifest, shots), in b's story order: a picture or a voice whose
+    output differs, or fields of the shot (a transition, a camera move) that changed."""
+    (manifest_a, shots_a), (manifest_b, shots_b) = a, b
+    pictures = outputs_by_item(manifest_a, "visuals"), outputs_by_item(manifest_b, "visuals")
+    voices = outputs_by_item(manifest_a, "narration"), outputs_by_item(manifest_b, "narration")
+    before = {shot_id(s): s for s in shots_a}
+    out = []
+    for shot in shots_b:
+        sid = shot_id(shot)
+        old = before.get(sid, {})
+        fields = sorted(k for k in set(shot) | set(old) if k != "speech" and shot.get(k) != old.get(k))
+        picture = pictures[0].get(sid) != pictures[1].get(sid)
+        voice = voices[0].get(sid) != voices[1].get(sid)
+        if picture or voice or fields:
+            out.append(ShotChange(id=sid, picture=picture, voice=voice, fields=fields))
+    return out
+
+
+def chapters_vtt(edit: dict, scenes: list[dict]) -> str:
+    """WebVTT chapters: one cue per scene, from its first shot's start to the next scene's."""
+    titles = {s["index"]: s.get("title") or f"Scene {s['index']}" for s in scenes}
+    timeline = edit["timeline"]
+    starts: dict[int, float] = {}
+    for entry in timeline["entries"]:
+        starts.setdefault(entry["scene_index"], entry["start_s"])
+    order = sorted(starts.items(), key=lambda kv: kv[1])
+    lines = ["WEBVTT", ""]
+    for n, (scene, start) in enumerate(order):
+        end = order[n + 1][1] if n + 1 < len(order) else timeline["duration_s"]
+        title = " ".join(str(titles.get(scene, f"Scene {scene}")).split())
+        lines += [f"scene-{scene}", f"{_stamp(start)} --> {_stamp(end)}", f"{scene}. {title}", ""]
+    return "\n".join(lines)
+
+
+def _stamp(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def config_groups() -> set[str]:
+    """Hydra's config groups (conf/ folders with options), e.g. llm, audio/tts, render."""
+    from storyforge.resources import resource_dir
+
+    conf = resource_dir("conf")
+    return {str(p.parent.relative_to(conf)) for p in conf.rglob("*.yaml") if p.parent != conf} | {"recipe"}
+
+
+def export_recipe(row: Any, config: dict, overrides: list[str]) -> str:
+    """A recipe that makes this job's video from the command line: the job's recipe, its options as group choices
+    and values, its seed, and its edits. The server's own settings (cache, paths) are left out."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups, recipe = config_groups(), row["recipe"]
+    choices: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for o in OverridesParser.create().parse_overrides(overrides):
+        key = o.key_or_group
+        if o.is_delete() or key in ("cache.dir", "story", "output.root", "output.dir"):
+            continue
+        if key == "recipe":
+            recipe = str(o.value())
+        elif key in groups:
+            choices[key] = str(o.value())
+        else:
+            node = values
+            *path, last = key.split(".")
+            for part in path:
+                node = node.setdefault(part, {})
+            node[last] = o.value()
+    choices["profile"] = str(config.get("profile_name") or choices.get("profile", "auto"))
+    values["seed"] = config.get("seed", 0)
+    edits, stages = edits_of(config), values.setdefault("stages", {})
+    for target, found in ((SHOT_STAGE, edits.shots), (CAST_STAGE, edits.cast)):
+        if found:
+            stages.setdefault(stage_named(config, target), {})["edits"] = found
+    if not stages:
+        values.pop("stages")
+    title = "".join(c for c in row["title"] if unicodedata.category(c)[0] != "C")
+    header = [
+        "# @package _global_",
+        f"# storyforge {row['id']}: {title}" + (f" (a revision of {row['parent']})" if row["parent"] else ""),
+        "# The same video from the command line, with the same storyforge and the job's story (story.txt):",
+        "#   storyforge recipe=<this file>.yaml story=story.txt",
+        "# or save it as recipes/<name>.yaml where you run storyforge, and use recipe=<name>.",
+    ]
+    body = {"defaults": [recipe, *({f"override /{g}": v} for g, v in sorted(choices.items())), "_self_"], **values}
+    return "\n".join(header) + "\n" + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+
+
+def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobStatus], job_for: Callable[..., Any],
+               within_limits: Callable[[str, JobStore], None], create_job: Callable[..., tuple[Any, bool]],
+               problems: Callable[..., dict], job_errors: tuple[int, ...]) -> None:  # fmt: skip
+    """The studio's routes on `app` (create_app's helpers passed in: the same ownership, limits and job making)."""
+
+    def run_dir(row: Any) -> Path:
+        return settings.jobs_dir / row["id"]
+
+    def overrides_of(row: Any) -> list[str]:
+        request = json.loads(row["request"] or "{}")
+        if "overrides" in request:
+            return list(request["overrides"])
+        from storyforge.api.schemas import JobOptions  # a job stored before revisions: as accept() made them
+
+        options = JobOptions.model_validate(request.get("options") or {})
+        return [f"recipe={row['recipe']}", f"profile={request.get('profile', 'auto')}", *options.overrides(), *settings.overrides]
+
+    def planned(row: Any) -> tuple[list[dict], dict]:
+        """The job's shots and story (as its run wrote them); 409 until both exist."""
+        shots, story = read_json(run_dir(row) / "shots.json"), read_json(run_dir(row) / "story.json")
+        if not shots or not story:
+            raise HTTPException(409, f"job {row['id']} has no planned shots yet (status: {row['status']}); wait for it.")
+        return shots["shots"], story
+
+    def check(body: RevisionRequest, row: Any, config: dict) -> None:
+        if stage_named(config, SHOT_STAGE) is None:
+            raise HTTPException(409, f"job {row['id']}'s recipe ({row['recipe']}) has no shot edits stage to revise.")
+        if body.cast and stage_named(config, CAST_STAGE) is None:
+            raise invalid("cast", f"job {row['id']}'s recipe ({row['recipe']}) has no cast stage; edit its shots only.")
+        shots, story = planned(row)
+        ids = [shot_id(s) for s in shots]
+        names = [c["name"] for c in story.get("characters", [])]
+        for sid, edit in body.shots.items():
+            if sid not in ids:
+                raise invalid(f"shots.{sid}", f"job {row['id']} has no shot {sid}; its shots are {ids[0]} to {ids[-1]}.")
+            if unknown := [n for n in edit.characters or [] if n not in names]:
+                raise invalid(f"shots.{sid}.characters", f"{unknown[0]!r} is not in the cast ({', '.join(names) or 'empty'}).")
+        voices = voices_of(config) if any(e.voice for e in body.cast.values()) else []
+        for name, edit in body.cast.items():
+            if name not in names:
+                raise invalid(f"cast.{name}", f"{name!r} is not in the cast; its characters are {', '.join(names) or 'none'}.")
+            if edit.voice and edit.voice not in voices:
+                have = f"one of {', '.join(voices)}" if voices else "none: this job's voice reads every line itself"
+                raise invalid(f"cast.{name}.voice", f"{edit.voice!r} is not a dialogue voice of this job's TTS backend ({have}).")
+
+    def revise(parent_id: str, body: RevisionRequest, owner: str, store: JobStore) -> tuple[Any, bool]:
+        parent = job_for(parent_id, owner, store)
+        config = json.loads(parent["config"])
+        check(body, parent, config)
+        edits = merged(edits_of(config), body)
+        overrides = overrides_of(parent)
+        story = (run_dir(parent) / "story.txt").read_text(encoding="utf-8")
+        title = body.title or parent["title"]
+        key_payload: dict[str, Any] = {"story": story, "title": title, "overrides": overrides}
+        if edits.shots or edits.cast:  # no edits at all: the job made without any
+            key_payload["edits"] = edits.model_dump()
+        key = digest(key_payload)
+        if existing := store.find_active_or_done(key, owner):
+            return existing, False
+        within_limits(owner, store)
+        new = copy.deepcopy(config)
+        for target, found in ((SHOT_STAGE, edits.shots), (CAST_STAGE, edits.cast)):
+            if name := stage_named(new, target):
+                new["stages"][name]["edits"] = found
+        request = {"parent": parent["id"], "title": body.title, "changes": Edits(
+            shots={k: v.changes() for k, v in body.shots.items()}, cast={k: v.changes() for k, v in body.cast.items()}
+        ).model_dump(), "overrides": overrides}  # fmt: skip
+        return create_job(store, key, owner, title, parent["recipe"], story, request, new, parent=parent["id"])
+
+    made = {200: {"model": JobStatus, "description": "The same edits of the same story: the existing job"},
+            **problems(*job_errors, 409, 413)}  # fmt: skip
+
+    @app.post("/v1/jobs/{job_id}/revisions", status_code=202, response_model=JobStatus, responses=made)
+    async def create_revision(job_id: str, body: RevisionRequest, response: Response, owner: str = Depends(require_key),
+                              store: JobStore = Depends(get_store)) -> JobStatus:  # fmt: skip
+        """Render a revision: the job with these edits to its shots (description, narration, shot type, camera, length,
+        characters, a new take of the picture, the transition into it) and its cast (a character's description and
+        dialogue voice). A new job, linked to this one, that shares the cache: only the pictures, voices and
+        segments the edits touch are made again. The same edits of the same job return the existing revision (200)."""
+        row, created = await run_in_threadpool(revise, job_id, body, owner, store)
+        response.headers["Location"] = f"/v1/jobs/{row['id']}"
+        if not created:
+            response.status_code = 200
+        return status_of(row)
+
+    @app.get("/v1/jobs/{job_id}/revisions", response_model=RevisionList, responses=problems(*job_errors))
+    def list_revisions(job_id: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> RevisionList:
+        """The job's edits and its whole history: the job first made and every revision of it (or of its revisions),
+        oldest first, each with what its request changed."""
+        row = job_for(job_id, owner, store)
+        history = []
+        for r in store.history(row["id"], owner):
+            changes = json.loads(r["request"] or "{}").get("changes") or {}
+            history.append(Revision(id=r["id"], parent=r["parent"], status=r["status"], title=r["title"],
+                                    created_at=r["created_at"], changes=Edits(**changes)))  # fmt: skip
+        return RevisionList(job=row["id"], edits=edits_of(json.loads(row["config"])), revisions=history)
+
+    @app.get("/v1/jobs/{job_id}/compare/{other_id}", response_model=Comparison, responses=problems(*job_errors, 409))
+    def compare_jobs(job_id: str, other_id: str, owner: str = Depends(require_key),
+                     store: JobStore = Depends(get_store)) -> Comparison:  # fmt: skip
+        """The shots that differ between two of this key's jobs (a picture, a voice, or fields of the shot), in the
+        second job's story order."""
+        sides = []
+        for jid in (job_id, other_id):
+            row = job_for(jid, owner, store)
+            manifest, shots = read_json(run_dir(row) / "manifest.json"), read_json(run_dir(row) / "shots.json")
+            if not manifest or not shots:
+                raise HTTPException(409, f"job {jid} has not been made yet (status: {row['status']}).")
+            sides.append((manifest, shots["shots"]))
+        return Comparison(a=job_id, b=other_id, shots=compare(sides[0], sides[1]))
+
+    @app.get("/v1/jobs/{job_id}/cast", response_model=Cast, responses=problems(*job_errors, 409))
+    def cast(job_id: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> Cast:
+        """The job's characters as its pictures draw them (its cast edits applied), the shots that show each, and the
+        dialogue voices its TTS backend has to choose from."""
+        row = job_for(job_id, owner, store)
+        config = json.loads(row["config"])
+        shots, story = planned(row)
+        edits = edits_of(config).cast
+        members = []
+        for c in story.get("characters", []):
+            look = {**c, **edits.get(c["name"], {})}
+            members.append(CastMember(name=c["name"], description=look.get("description", ""), voice=look.get("voice", ""),
+                                      shots=[shot_id(s) for s in shots if c["name"] in s.get("characters", [])]))  # fmt: skip
+        return Cast(characters=members, voices=voices_of(config))
+
+    @app.get("/v1/jobs/{job_id}/chapters.vtt", response_class=PlainTextResponse,
+             responses={200: {"content": {"text/vtt": {}}}, **problems(*job_errors)})  # fmt: skip
+    def chapters(job_id: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> Response:
+        """WebVTT chapters, one per scene (a `<track kind="chapters">` for the player)."""
+        row = job_for(job_id, owner, store)
+        edit, scenes = read_json(run_dir(row) / "edit.json"), read_json(run_dir(row) / "scenes.json")
+        if not edit or not scenes:
+            raise HTTPException(404, f"job {job_id} has no edit yet (status: {row['status']}).")
+        return Response(chapters_vtt(edit, scenes["scenes"]), media_type="text/vtt; charset=utf-8")
+
+    @app.get("/v1/jobs/{job_id}/recipe.yaml", response_class=PlainTextResponse,
+             responses={200: {"content": {"application/yaml": {}}}, **problems(*job_errors)})  # fmt: skip
+    def recipe(job_id: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> Response:
+        """The job as a recipe (its options, seed and edits): `storyforge recipe=<file>.yaml story=story.txt` makes
+        the same video from the command line (the story is the job's artifacts/story.txt)."""
+        row = job_for(job_id, owner, store)
+        text = export_recipe(row, json.loads(row["config"]), overrides_of(row))
+        return Response(text, media_type="application/yaml; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="storyforge_{row["id"]}.yaml"'})  # fmt: skip
