@@ -23,6 +23,11 @@ def test_requirements_files_match_pyproject():
         ("long_story.py", ["--words", "3000", "--sizes", "5,10", *SMALL], "composition s per output minute"),
         ("reading.py", ["--only", "en_gift_of_the_magi", "hi_sawa_ser_gehun", "--tts", "tone"], "attribution  mean"),
         (
+            "studio.py",
+            ["--story", "tests/fixtures/two_scenes.txt", "--shot", "s01_01", "--width", "320", "--height", "180", "--fps", "12"],
+            "description edit to video",
+        ),
+        (
             "faults.py",
             ["--story", "tests/fixtures/one_scene.txt", "--width", "320", "--height", "180", "--rounds", "1", "--flood", "20"],
             "total",

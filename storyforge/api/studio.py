@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
 
 from storyforge.api.admission import invalid
 from storyforge.api.dependencies import Settings, get_store, require_key
@@ -221,7 +220,8 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
         for sid, edit in body.shots.items():
             if sid not in ids:
                 raise invalid(f"shots.{sid}", f"job {row['id']} has no shot {sid}; its shots are {ids[0]} to {ids[-1]}.")
-            if unknown := [n for n in edit.characters or [] if n not in names]:
+            had = next(s.get("characters", []) for s in shots if shot_id(s) == sid)
+            if unknown := [n for n in edit.characters or [] if n not in names and n not in had]:
                 raise invalid(f"shots.{sid}.characters", f"{unknown[0]!r} is not in the cast ({', '.join(names) or 'empty'}).")
         voices = voices_of(config) if any(e.voice for e in body.cast.values()) else []
         for name, edit in body.cast.items():
@@ -256,7 +256,7 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
         return create_job(store, key, owner, title, parent["recipe"], story, request, new, parent=parent["id"])
 
     made = {200: {"model": JobStatus, "description": "The same edits of the same story: the existing job"},
-            **problems(*job_errors, 409, 413)}  # fmt: skip
+            **problems(*job_errors, 400, 409, 413)}  # fmt: skip
 
     @app.post("/v1/jobs/{job_id}/revisions", status_code=202, response_model=JobStatus, responses=made)
     async def create_revision(job_id: str, body: RevisionRequest, response: Response, owner: str = Depends(require_key),
@@ -312,7 +312,7 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
                                       shots=[shot_id(s) for s in shots if c["name"] in s.get("characters", [])]))  # fmt: skip
         return Cast(characters=members, voices=voices_of(config))
 
-    @app.get("/v1/jobs/{job_id}/chapters.vtt", response_class=PlainTextResponse,
+    @app.get("/v1/jobs/{job_id}/chapters.vtt", response_class=Response,
              responses={200: {"content": {"text/vtt": {}}}, **problems(*job_errors)})  # fmt: skip
     def chapters(job_id: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> Response:
         """WebVTT chapters, one per scene (a `<track kind="chapters">` for the player)."""
@@ -322,7 +322,7 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
             raise HTTPException(404, f"job {job_id} has no edit yet (status: {row['status']}).")
         return Response(chapters_vtt(edit, scenes["scenes"]), media_type="text/vtt; charset=utf-8")
 
-    @app.get("/v1/jobs/{job_id}/recipe.yaml", response_class=PlainTextResponse,
+    @app.get("/v1/jobs/{job_id}/recipe.yaml", response_class=Response,
              responses={200: {"content": {"application/yaml": {}}}, **problems(*job_errors)})  # fmt: skip
     def recipe(job_id: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> Response:
         """The job as a recipe (its options, seed and edits): `storyforge recipe=<file>.yaml story=story.txt` makes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from storyforge.engine.contract import Params, RunContext, Stage
 from storyforge.errors import StoryforgeError
-from storyforge.models import CharacterEdit, Story
+from storyforge.models import Character, CharacterEdit, Story
 
 
 class ApplyCastEdits(Stage):
@@ -27,6 +27,6 @@ class ApplyCastEdits(Stage):
                 f"stages.cast.edits names characters {unknown} that the story's cast does not have.",
                 f"use names from story.json's characters: {', '.join(names[:8]) or '(the cast is empty)'}.",
             )
-        cast = [c.model_copy(update=self.params.edits[c.name].changes()) if c.name in self.params.edits else c
-                for c in story.characters]  # fmt: skip
+        cast = [Character.model_validate({**c.model_dump(), **self.params.edits[c.name].changes()})
+                if c.name in self.params.edits else c for c in story.characters]  # fmt: skip
         return story.model_copy(update={"characters": cast})

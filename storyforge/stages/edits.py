@@ -34,4 +34,4 @@ class ApplyShotEdits(Stage):
 
 def apply(shot: Shot, edit: ShotEdit | None) -> Shot:
     """The shot with the edit's fields in place of the plan's."""
-    return shot.model_copy(update=edit.changes()) if edit and edit.changes() else shot
+    return Shot.model_validate({**shot.model_dump(), **edit.changes()}) if edit and edit.changes() else shot

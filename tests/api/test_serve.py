@@ -3,10 +3,10 @@ web page in headless Chromium."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -62,50 +62,75 @@ def test_a_key_and_http_turn_the_example_story_into_a_downloadable_mp4(server, t
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="apt-get install chromium (.ci/run does)")
-def test_the_web_page_submits_the_example_and_plays_the_video_in_chromium(server, tmp_path):
-    websocket = pytest.importorskip("websocket")
-    port = free_port()
-    browser = subprocess.Popen(
-        ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
-         f"--remote-debugging-port={port}", f"--user-data-dir={tmp_path / 'profile'}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def test_a_story_is_directed_shot_by_shot_in_the_browser_and_the_recipe_remakes_it(server, tmp_path):
+    """The studio as a person uses it: make the example, edit a shot and a character, render the revision (only the
+    touched shots remade, and marked in the comparison), reload, and remake the video from the recipe export."""
+    pytest.importorskip("websocket")
+    from tests.support.browser import Browser
+
+    b = Browser(tmp_path / "profile")
     try:
-        wait_http(f"http://127.0.0.1:{port}/json/version")
-        target = next(t for t in httpx.get(f"http://127.0.0.1:{port}/json").json() if t["type"] == "page")
-        ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=30)
-        ids = iter(range(1, 10**6))
+        b.goto(f"{server}/")
+        b.js(f"localStorage.setItem('storyforge-key', '{KEY}'); true")
+        b.reload()
+        b.js("document.getElementById('example').click(); true")
+        b.until("document.getElementById('story').value.length > 100", 30)
+        b.js("document.getElementById('job').requestSubmit(); true")
+        status = "document.getElementById('state').textContent + ' ' + document.getElementById('error').textContent"
+        b.until("document.body.dataset.video === 'loaded' && document.querySelectorAll('#board .shot').length > 3", 240, status)
+        first = b.js("new URLSearchParams(location.search).get('job')")
+        assert first and b.js("document.getElementById('video').duration") > 10
+        assert b.js("document.querySelector('#video track[kind=subtitles]').src.startsWith('blob:')")
+        b.until("document.querySelectorAll('#chapters li').length > 1", 30)  # a chapter per scene
+        api = httpx.Client(base_url=server, headers={"X-API-Key": KEY}, timeout=60)
+        cast = api.get(f"/v1/jobs/{first}/cast").json()["characters"]
+        name = next(c["name"] for c in cast if c["shots"] and "s01_02" not in c["shots"])
 
-        def cdp(method: str, **params) -> dict:
-            n = next(ids)
-            ws.send(json.dumps({"id": n, "method": method, "params": params}))
-            while True:
-                message = json.loads(ws.recv())
-                if message.get("id") == n:
-                    return message.get("result", {})
+        b.js(f"""(() => {{
+          const edit = (node, value) => {{ node.value = value; node.dispatchEvent(new Event('input', {{bubbles: true}})); }};
+          edit(document.querySelector('#board .shot[data-shot="s01_02"] textarea[data-field=description]'), 'A red door in the fog');
+          edit(document.querySelector('#cast .character[data-character="{name}"] textarea[data-field=description]'),
+               'a tall stranger in a green oilskin coat');
+          return true; }})()""")
+        assert b.js("document.getElementById('pending').textContent") == "Edited: 1 shot, 1 character."
+        b.js("document.getElementById('render').click(); true")
+        b.until(f"new URLSearchParams(location.search).get('job') !== '{first}' && document.body.dataset.video === 'loaded'"
+                " && document.querySelectorAll('#compare-list li').length > 0", 180, status)  # fmt: skip
+        revision = b.js("new URLSearchParams(location.search).get('job')")
 
-        def js(expression: str):
-            return cdp("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)["result"].get("value")
+        touched = sorted({"s01_02", *next(c["shots"] for c in cast if c["name"] == name)})
+        manifest = api.get(f"/v1/jobs/{revision}/artifacts/manifest.json").json()["stages"]
+        assert sorted(i["item"] for i in manifest["visuals"]["items"] if not i["hit"]) == touched
+        segments = [i["item"] for i in manifest["segments"]["items"] if not i["hit"]]
+        assert segments and all(set(s.split("-")) & set(touched) for s in segments)
+        assert not any(not i["hit"] for stage in ("story", "scenes", "plan", "narration") for i in manifest[stage]["items"])
+        marked = b.js("[...document.querySelectorAll('#board .shot.changed')].map((c) => c.dataset.shot)")
+        assert sorted(marked) == touched
+        assert sorted(b.js("[...document.querySelectorAll('#compare-list li')].map((li) => li.dataset.shot)")) == touched
+        assert b.js("document.querySelectorAll('#history li').length") == 2
 
-        cdp("Page.navigate", url=f"{server}/")
-        deadline = time.monotonic() + 30
-        while js("document.readyState") != "complete" or not js("!!document.getElementById('example')"):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        js(f"document.getElementById('key').value = '{KEY}'; document.getElementById('example').click(); true")
-        while not js("document.getElementById('story').value.length > 100"):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        js("document.getElementById('job').requestSubmit(); true")
-        deadline = time.monotonic() + 240
-        while js("document.body.dataset.video || ''") != "loaded":
-            assert time.monotonic() < deadline, js(
-                "document.getElementById('error').textContent + ' ' + document.getElementById('state').textContent"
-            )
-            time.sleep(0.5)
-        assert js("document.getElementById('video').duration") > 10
-        assert js("document.querySelectorAll('#board .shot').length") > 3
-        ws.close()
+        b.reload()  # the job is in the URL
+        b.until("document.body.dataset.video === 'loaded'", 60, status)
+        assert b.js("new URLSearchParams(location.search).get('job')") == revision
+        assert b.js("document.getElementById('title').textContent") == "The Paper Boats of Saltmere"
+
+        unlabelled = b.js("[...document.querySelectorAll('main input, main select, main textarea')]"
+                          ".filter((e) => !e.labels.length && !e.getAttribute('aria-label')).map((e) => e.outerHTML)")  # fmt: skip
+        assert unlabelled == []
+        b.viewport(390, 844, mobile=True)
+        assert b.js("document.documentElement.scrollWidth") <= 390  # nothing wider than a phone
+        assert b.errors == []
+
+        recipe = b.js("(async () => (await (await api(DOWNLOADS.recipe(current.id)[0])).text()))()")  # the download
+        story = b.js("(async () => (await (await api(DOWNLOADS.story(current.id)[0])).text()))()")
     finally:
-        browser.terminate()
-        browser.wait(20)
+        b.close()
+    (tmp_path / "storyforge_directed.yaml").write_text(recipe)
+    (tmp_path / "story.txt").write_text(story)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STORYFORGE_")}
+    cli = subprocess.run([sys.executable, "-m", "storyforge", "recipe=storyforge_directed.yaml", "story=story.txt", "output.root=out"], cwd=tmp_path,
+                         env={**env, "STORYFORGE_CACHE_DIR": str(tmp_path / "fresh-cache")}, capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    made = next((tmp_path / "out").rglob("final.mp4"))
+    assert made.read_bytes() == api.get(f"/v1/jobs/{revision}/video").content  # byte for byte, from a cold cache

@@ -1,18 +1,103 @@
-// The storyforge page (index.html); served from /static under a strict CSP (no inline script).
+// The storyforge studio (index.html): served from /static under a strict CSP (no inline script, no CDN, works
+// offline). Every request carries the API key from the field at the top (kept in localStorage); media and
+// downloads are fetched with it and shown through blob: URLs. The job being looked at is in the URL (?job=id).
+"use strict";
 const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("aria")) node.setAttribute(`aria-${key.slice(4).toLowerCase()}`, value);
+    else node[key] = value;
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+};
+const SHOT_TYPES = ["establishing", "wide", "medium", "close_up", "over_the_shoulder", "insert"];
+const TRANSITIONS = ["cut", "crossfade", "fade_black"];
+const PLAIN = {  // HTTP errors in plain words
+  401: "The API key is missing or wrong. Enter the key your server's operator gave you, at the top of the page.",
+  404: "There is no such video for this key (it may have been deleted).",
+  409: "That cannot be done in the video's current state.",
+  413: "The story is too long for this server.",
+  429: "Too many requests or videos at once; wait a little and try again.",
+  503: "The server cannot take this right now (disk full or busy); try again in a few minutes.",
+};
+
 $("key").value = localStorage.getItem("storyforge-key") || "";
-const headers = () => ({ "X-API-Key": $("key").value });
+$("key").addEventListener("change", () => { localStorage.setItem("storyforge-key", $("key").value); route(); });
+
+class ApiError extends Error {
+  constructor(status, detail) {
+    const text = typeof detail === "string" ? detail
+      : Array.isArray(detail) ? detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ") : "";
+    super(PLAIN[status] ? `${PLAIN[status]}${text ? ` (${text})` : ""}` : text || `HTTP ${status}`);
+    this.status = status;
+  }
+}
 async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
-  if (!response.ok && response.status !== 202) {
+  const response = await fetch(path, { ...options, headers: { "X-API-Key": $("key").value, ...(options.headers || {}) } });
+  if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    const error = new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail || response.statusText));
-    error.status = response.status;
-    throw error;
+    throw new ApiError(response.status, body.detail);
   }
   return response;
 }
-async function blobUrl(path) { return URL.createObjectURL(await (await api(path)).blob()); }
+const getJson = async (path) => (await api(path)).json();
+const blobs = new Map();  // url -> blob: URL, so a picture is fetched once
+async function blobUrl(path, fresh = false) {
+  if (!fresh && blobs.has(path)) return blobs.get(path);
+  const url = URL.createObjectURL(await (await api(path)).blob());
+  blobs.set(path, url);
+  return url;
+}
+function notice(message) { $("notice").textContent = message || ""; $("notice").hidden = !message; }
+const shotId = (s) => `s${String(s.scene_index).padStart(2, "0")}_${String(s.index).padStart(2, "0")}`;
+const when = (iso) => new Date(iso).toLocaleString();
+const length = (s) => (s == null ? "" : `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, "0")}`);
+
+// ---- routing: the job id lives in the URL, so a reload or a shared link opens the same job ----
+let current = null;  // {id, job, shots, cast, timeline, history}
+let polling = null;
+function open(id, push = true) {
+  if (push) history.pushState({ job: id }, "", id ? `/?job=${id}` : "/");
+  route();
+}
+window.addEventListener("popstate", route);
+$("home").addEventListener("click", (e) => { e.preventDefault(); open(null); });
+$("back").addEventListener("click", (e) => { e.preventDefault(); open(null); });
+function route() {
+  clearTimeout(polling);
+  notice("");
+  const id = new URLSearchParams(location.search).get("job");
+  $("home-view").hidden = !!id;
+  $("job-view").hidden = !id;
+  if (id) showJob(id); else { current = null; listJobs(); }
+}
+
+// ---- the list of this key's videos ----
+async function listJobs() {
+  if (!$("key").value) { notice(PLAIN[401]); return; }
+  let page;
+  try { page = await getJson("/v1/jobs?per_page=50"); } catch (err) { notice(err.message); return; }
+  const list = $("jobs");
+  list.replaceChildren();
+  $("jobs-empty").hidden = page.jobs.length > 0;
+  for (const job of page.jobs) {
+    const img = el("img", { alt: "", width: 128, height: 72 });
+    if (job.thumbnail) blobUrl(job.thumbnail).then((u) => { img.src = u; }).catch(() => {});
+    const link = el("a", { href: `/?job=${job.id}` }, job.title);
+    link.addEventListener("click", (e) => { e.preventDefault(); open(job.id); });
+    list.append(el("li", { className: `job ${job.status}` }, img,
+      el("div", {}, link, el("span", { className: "meta" },
+        `${job.status}${job.status === "running" ? ` ${job.progress}%` : ""}${job.duration_s ? ` · ${length(job.duration_s)}` : ""}`
+        + ` · ${when(job.created_at)}${job.parent ? " · revision" : ""}`))));
+  }
+  if (page.jobs.some((j) => j.status === "queued" || j.status === "running")) polling = setTimeout(listJobs, 3000);
+}
+$("refresh").addEventListener("click", listJobs);
+
+// ---- a new video ----
 $("file").addEventListener("change", async () => { const f = $("file").files[0]; if (f) $("story").value = await f.text(); });
 $("example").addEventListener("click", async () => { $("story").value = await (await fetch("/example-story")).text(); });
 $("job").addEventListener("submit", async (event) => {
@@ -20,40 +105,300 @@ $("job").addEventListener("submit", async (event) => {
   localStorage.setItem("storyforge-key", $("key").value);
   const options = {};
   for (const name of ["voice", "aspect"]) if ($(name).value) options[name] = $(name).value;
-  $("status").hidden = false; $("error").textContent = ""; $("video").hidden = true; $("board").innerHTML = "";
   try {
     const response = await api("/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ story: $("story").value, profile: $("profile").value, options }) });
-    follow((await response.json()).id);
-  } catch (err) { $("error").textContent = err.message; }
+    open((await response.json()).id);
+  } catch (err) { notice(err.message); }
 });
-async function follow(id) {
+
+// ---- one job: status, player, history, storyboard ----
+async function showJob(id) {
+  if (!current || current.id !== id) {
+    current = { id, loaded: false };
+    for (const name of ["player-section", "history-section", "studio", "compare"]) $(name).hidden = true;
+    $("title").textContent = ""; $("state").textContent = ""; $("error").textContent = ""; $("stages").replaceChildren();
+    $("parent-line").replaceChildren();
+    document.body.dataset.video = "";
+  }
   let job;
-  try { job = await (await api(`/v1/jobs/${id}`)).json(); }
-  catch (err) {  // a wrong key or an unknown job will not mend itself; a busy server or network may
+  try { job = await getJson(`/v1/jobs/${id}`); }
+  catch (err) {  // a wrong key or an unknown job will not mend itself; a busy server or the network may
     const retry = ![401, 404, 422].includes(err.status);
+    $("state").textContent = err.status === 401 ? "no access" : err.status === 404 ? "not found" : "";
     $("error").textContent = retry ? `${err.message} Trying again in 5 s.` : err.message;
-    if (retry) setTimeout(() => follow(id), 5000);
+    if (retry) polling = setTimeout(() => showJob(id), 5000);
     return;
   }
-  $("error").textContent = "";
-  $("state").textContent = job.status; $("progress").value = job.progress;
-  $("stages").textContent = Object.entries(job.stages).map(([n, s]) => `${n} ${s.finished ? "✔" : s.done + "/" + s.items}`).join(" · ");
-  if (job.status === "queued" || job.status === "running") { setTimeout(() => follow(id), 1000); return; }
-  if (job.status !== "succeeded") { $("error").textContent = job.error || job.status; return; }
+  if (current.id !== id) return;
+  current.job = job;
+  $("title").textContent = job.title;
+  document.title = `${job.title} · storyforge`;
+  $("state").textContent = job.status === "running" ? `running · ${job.progress}%` : job.status;
+  $("progress").value = job.progress;
+  $("error").textContent = job.error ? `It failed: ${job.error}` : "";
+  if (job.parent && !$("parent-line").childElementCount) {
+    const link = el("a", { href: `/?job=${job.parent}` }, "an earlier version");
+    link.addEventListener("click", (e) => { e.preventDefault(); open(job.parent); });
+    $("parent-line").append(" · a revision of ", link);
+  }
+  $("stages").replaceChildren(...Object.entries(job.stages).map(([name, s]) => el("li", {},
+    `${name} `, el("progress", { max: Math.max(s.items, 1), value: s.finished ? Math.max(s.items, 1) : s.done,
+      ariaLabel: `${name}: ${s.done} of ${s.items}` }), ` ${s.finished ? "done" : `${s.done}/${s.items}`}`)));
+  const active = job.status === "queued" || job.status === "running";
+  $("cancel").hidden = !active;
+  $("delete").hidden = job.status === "running";
+  if (active) polling = setTimeout(() => showJob(id), 1000);
+  if (job.artifacts.includes("shots.json") && !current.loaded) await loadStudio(id);
+  if (job.status === "succeeded" && !current.played) await loadPlayer(id, job);
+  if (!active && current.id === id) loadHistory(id);
+}
+$("cancel").addEventListener("click", async () => {
+  try { await api(`/v1/jobs/${current.id}/cancel`, { method: "POST" }); showJob(current.id); } catch (err) { notice(err.message); }
+});
+$("delete").addEventListener("click", async () => {
+  if (!confirm("Delete this video and its files?")) return;
+  try { await api(`/v1/jobs/${current.id}`, { method: "DELETE" }); open(current.job.parent || null); } catch (err) { notice(err.message); }
+});
+
+async function loadPlayer(id, job) {
+  current.played = true;
   const video = $("video");
+  video.replaceChildren();
   video.addEventListener("loadeddata", () => { document.body.dataset.video = "loaded"; }, { once: true });
-  video.src = await blobUrl(job.video); video.hidden = false;
-  const shots = (await (await api(`/v1/jobs/${id}/artifacts/shots.json`)).json()).shots;
-  $("board-title").hidden = false;
-  for (const shot of shots) {
-    const id2 = `s${String(shot.scene_index).padStart(2, "0")}_${String(shot.index).padStart(2, "0")}`;
-    const card = document.createElement("div"); card.className = "shot";
-    const img = document.createElement("img"); img.alt = shot.description;
-    blobUrl(`/v1/jobs/${id}/artifacts/shots/${id2}.png`).then((u) => { img.src = u; }).catch(() => {});
-    const text = document.createElement("p"); text.textContent = `${id2} · ${shot.narration}`;
-    card.append(img, text); $("board").append(card);
+  video.src = await blobUrl(job.video);
+  const subtitles = el("track", { kind: "subtitles", label: "Subtitles", srclang: current.language || "en", default: true });
+  blobUrl(`/v1/jobs/${id}/artifacts/subtitles.vtt`).then((u) => { subtitles.src = u; }).catch(() => {});
+  const chapters = el("track", { kind: "chapters", label: "Scenes", srclang: current.language || "en" });
+  video.append(subtitles, chapters);
+  $("player-section").hidden = false;
+  try {
+    const text = await (await api(`/v1/jobs/${id}/chapters.vtt`)).text();
+    chapters.src = URL.createObjectURL(new Blob([text], { type: "text/vtt" }));
+    $("chapters").replaceChildren(...parseVtt(text).map((cue) => {
+      const button = el("button", { type: "button", className: "link" }, `${length(cue.start)} ${cue.text}`);
+      button.addEventListener("click", () => seek(cue.start));
+      return el("li", {}, button);
+    }));
+  } catch (err) { $("chapters").replaceChildren(); }
+}
+function parseVtt(text) {
+  const seconds = (t) => t.split(":").reduce((a, b) => a * 60 + parseFloat(b), 0);
+  return text.split(/\n\n+/).map((block) => block.split("\n")).filter((l) => l.some((x) => x.includes("-->")))
+    .map((lines) => { const i = lines.findIndex((x) => x.includes("-->")); const [a] = lines[i].split(" --> ");
+      return { start: seconds(a), text: lines.slice(i + 1).join(" ") }; });
+}
+function seek(seconds) {
+  const video = $("video");
+  video.currentTime = seconds + 0.05;
+  video.play().catch(() => {});
+  video.scrollIntoView({ block: "nearest" });
+}
+const DOWNLOADS = { video: (id) => [`/v1/jobs/${id}/video`, `${id}.mp4`],
+  srt: (id) => [`/v1/jobs/${id}/artifacts/subtitles.srt`, `${id}.srt`], vtt: (id) => [`/v1/jobs/${id}/artifacts/subtitles.vtt`, `${id}.vtt`],
+  recipe: (id) => [`/v1/jobs/${id}/recipe.yaml`, `storyforge_${id}.yaml`], story: (id) => [`/v1/jobs/${id}/artifacts/story.txt`, "story.txt"] };
+$("downloads").addEventListener("click", async (event) => {
+  const kind = event.target.dataset && event.target.dataset.download;
+  if (!kind) return;
+  const [path, name] = DOWNLOADS[kind](current.id);
+  try {
+    const a = el("a", { href: await blobUrl(path, true), download: name });
+    document.body.append(a); a.click(); a.remove();
+  } catch (err) { notice(err.message); }
+});
+
+// ---- history and comparison ----
+async function loadHistory(id) {
+  let list;
+  try { list = await getJson(`/v1/jobs/${id}/revisions`); } catch (err) { return; }
+  if (current.id !== id) return;
+  current.history = list.revisions;
+  const label = (r, i) => `#${i + 1} ${i === 0 ? "first" : summary(r.changes)}`;
+  $("history").replaceChildren(...list.revisions.map((r, i) => {
+    const link = el("a", { href: `/?job=${r.id}` }, label(r, i));
+    link.addEventListener("click", (e) => { e.preventDefault(); open(r.id); });
+    const item = el("li", {}, link, el("span", { className: "meta" }, ` · ${r.status} · ${when(r.created_at)}`));
+    if (r.id === id) { item.setAttribute("aria-current", "page"); item.classList.add("current"); }
+    return item;
+  }));
+  for (const [select, pick] of [["compare-a", current.job.parent || list.revisions[0].id], ["compare-b", id]]) {
+    $(select).replaceChildren(...list.revisions.map((r, i) => el("option", { value: r.id, selected: r.id === pick }, label(r, i))));
+  }
+  $("history-section").hidden = list.revisions.length < 2;
+  if (current.job.parent && current.job.status === "succeeded" && !current.compared) {
+    current.compared = true;
+    compare(current.job.parent, id);
   }
 }
-const params = new URLSearchParams(location.search);
-if (params.get("job")) { $("status").hidden = false; follow(params.get("job")); }
+function summary(changes) {
+  const parts = [...Object.entries(changes.shots).map(([sid, f]) => `${sid} ${Object.keys(f).join(", ")}`),
+    ...Object.entries(changes.cast).map(([name, f]) => `${name}'s ${Object.keys(f).join(", ")}`)];
+  return parts.length ? parts.join("; ") : "no changes";
+}
+$("compare-form").addEventListener("submit", (e) => { e.preventDefault(); compare($("compare-a").value, $("compare-b").value); });
+async function compare(a, b) {
+  let result;
+  try { result = await getJson(`/v1/jobs/${a}/compare/${b}`); } catch (err) { notice(err.message); return; }
+  const changed = new Map(result.shots.map((s) => [s.id, s]));
+  $("compare").hidden = false;
+  $("compare-summary").textContent = changed.size
+    ? `${changed.size} shot${changed.size === 1 ? "" : "s"} differ${changed.size === 1 ? "s" : ""}:` : "No shot differs.";
+  $("compare-list").replaceChildren(...result.shots.map((s) => {
+    const what = [s.picture && "picture", s.voice && "voice", ...s.fields].filter(Boolean).join(", ");
+    const button = el("button", { type: "button", className: "link" }, s.id);
+    button.addEventListener("click", () => focusShot(s.id));
+    return el("li", { dataset: { shot: s.id } }, button, ` ${what}`);
+  }));
+  for (const card of document.querySelectorAll("#board .shot")) {
+    const diff = changed.get(card.dataset.shot);
+    card.classList.toggle("changed", !!diff);
+    card.querySelector(".badge").textContent = diff ? "changed" : "";
+  }
+  for (const [side, id] of [["a", a], ["b", b]]) {
+    const job = await getJson(`/v1/jobs/${id}`).catch(() => null);
+    $(`caption-${side}`).textContent = job ? `${job.title} (${id})` : id;
+    if (job && job.video) $(`video-${side}`).src = await blobUrl(job.video);
+  }
+}
+function focusShot(id) {
+  const card = document.querySelector(`#board .shot[data-shot="${id}"]`);
+  if (card) { card.scrollIntoView({ block: "center" }); card.querySelector("textarea").focus(); }
+}
+
+// ---- the storyboard editor ----
+async function loadStudio(id) {
+  current.loaded = true;
+  let shots, cast, scenes, edit;
+  try {
+    [shots, cast, scenes] = await Promise.all([getJson(`/v1/jobs/${id}/artifacts/shots.json`), getJson(`/v1/jobs/${id}/cast`),
+      getJson(`/v1/jobs/${id}/artifacts/scenes.json`).catch(() => ({ scenes: [] }))]);
+  } catch (err) { current.loaded = false; return; }
+  edit = await getJson(`/v1/jobs/${id}/artifacts/edit.json`).catch(() => null);
+  const story = await getJson(`/v1/jobs/${id}/artifacts/story.json`).catch(() => ({}));
+  current.language = story.language;
+  current.shots = shots.shots; current.cast = cast;
+  current.starts = new Map(((edit && edit.timeline.entries) || []).map((e) => [e.shot_id, e.narration_start_s]));
+  renderCast(cast);
+  renderBoard(shots.shots, scenes.scenes || []);
+  $("studio").hidden = false;
+  updatePending();
+}
+function renderCast(cast) {
+  $("cast").replaceChildren(...cast.characters.map((c) => {
+    const description = el("textarea", { value: c.description, rows: 2, maxLength: 1000 });
+    description.dataset.field = "description";
+    const voice = el("select", {}, ...(c.voice ? [] : [el("option", { value: "" }, "in cast order")]),
+      ...cast.voices.map((v) => el("option", { value: v, selected: v === c.voice }, v)));
+    voice.dataset.field = "voice";
+    voice.disabled = cast.voices.length === 0;
+    const card = el("fieldset", { className: "character" }, el("legend", {}, c.name),
+      el("label", {}, "Looks ", description), el("label", {}, "Voice ", voice),
+      el("p", { className: "meta" }, c.shots.length ? `In ${c.shots.join(", ")}` : "In no shot"));
+    card.dataset.character = c.name;
+    card.original = { description: c.description, voice: c.voice };
+    return card;
+  }));
+}
+function renderBoard(shots, scenes) {
+  const titles = new Map(scenes.map((s) => [s.index, s.title]));
+  const names = current.cast.characters.map((c) => c.name);
+  const groups = new Map();
+  for (const shot of shots) {
+    if (!groups.has(shot.scene_index)) groups.set(shot.scene_index, []);
+    groups.get(shot.scene_index).push(shot);
+  }
+  $("board").replaceChildren(...[...groups].map(([scene, list]) => el("section", { className: "scene" },
+    el("h4", {}, `Scene ${scene}${titles.get(scene) ? `: ${titles.get(scene)}` : ""}`),
+    el("div", { className: "grid" }, ...list.map((shot) => shotCard(shot, names))))));
+}
+function shotCard(shot, names) {
+  const id = shotId(shot);
+  const img = el("img", { alt: `Shot ${id}: ${shot.description}`, loading: "lazy" });
+  blobUrl(`/v1/jobs/${current.id}/artifacts/shots/${id}.png`).then((u) => { img.src = u; })
+    .catch(() => { img.alt = `Shot ${id} (a moving clip, or not drawn yet)`; });
+  const field = (node, name) => { node.dataset.field = name; return node; };
+  const textarea = (name, value, max) => field(el("textarea", { value, rows: 3, maxLength: max }), name);
+  const type = field(el("select", {}, ...SHOT_TYPES.map((t) => el("option", { value: t, selected: t === shot.shot_type }, t.replace(/_/g, " ")))), "shot_type");
+  const transition = field(el("select", {}, ...(shot.transition ? [] : [el("option", { value: "" }, "as the recipe says")]),
+    ...TRANSITIONS.map((t) => el("option", { value: t, selected: t === shot.transition }, t.replace("_", " ")))), "transition");
+  const people = el("fieldset", { className: "people" }, el("legend", {}, "Characters"),
+    ...names.map((n) => el("label", {}, field(el("input", { type: "checkbox", value: n, checked: shot.characters.includes(n) }), "characters"), ` ${n}`)));
+  const take = el("button", { type: "button" }, "New take");
+  const play = el("button", { type: "button" }, "Play from here");
+  const card = el("article", { className: "shot", ariaLabel: `Shot ${id}` },
+    el("div", { className: "head" }, el("h5", {}, id), el("span", { className: "badge", ariaLive: "polite" })),
+    img,
+    el("label", {}, "Picture ", textarea("description", shot.description, 2000)),
+    el("label", {}, "Narration ", textarea("narration", shot.narration, 5000)),
+    el("div", { className: "row" }, el("label", {}, "Shot ", type),
+      el("label", {}, "Camera ", field(el("input", { value: shot.camera, maxLength: 200, size: 12 }), "camera"))),
+    el("label", {}, "Transition in ", transition),
+    names.length ? people : null,
+    el("div", { className: "row" }, take, play));
+  card.dataset.shot = id;
+  card.shot = shot;
+  card.take = shot.take || 0;
+  take.addEventListener("click", () => {
+    card.take = card.take === (shot.take || 0) ? card.take + 1 : shot.take || 0;
+    take.textContent = card.take !== (shot.take || 0) ? `New take ${card.take} (undo)` : "New take";
+    take.setAttribute("aria-pressed", String(card.take !== (shot.take || 0)));
+    updatePending();
+  });
+  play.addEventListener("click", () => { if (current.starts.has(id)) seek(current.starts.get(id)); });
+  play.disabled = !current.starts.has(id);
+  return card;
+}
+function shotChanges(card) {
+  const shot = card.shot, out = {};
+  for (const input of card.querySelectorAll("textarea, input:not([type=checkbox]), select")) {
+    const name = input.dataset.field, value = input.value;
+    if (name === "transition" ? value && value !== shot.transition : value !== String(shot[name])) out[name] = value;
+  }
+  const people = [...card.querySelectorAll("input[type=checkbox]")].filter((c) => c.checked).map((c) => c.value);
+  const known = current.cast.characters.map((c) => c.name);
+  const before = shot.characters.filter((n) => known.includes(n));  // names outside the cast stay as they are
+  if ([...people].sort().join("\n") !== [...before].sort().join("\n")) {
+    out.characters = [...people, ...shot.characters.filter((n) => !known.includes(n))];
+  }
+  if (card.take !== (shot.take || 0)) out.take = card.take;
+  return out;
+}
+function castChanges(card) {
+  const out = {};
+  for (const input of card.querySelectorAll("[data-field]")) {
+    if (input.value !== (card.original[input.dataset.field] || "") && (input.dataset.field !== "voice" || input.value)) out[input.dataset.field] = input.value;
+  }
+  return out;
+}
+function revision() {
+  const body = { shots: {}, cast: {} };
+  for (const card of document.querySelectorAll("#board .shot")) {
+    const changes = shotChanges(card);
+    card.classList.toggle("edited", Object.keys(changes).length > 0);
+    if (Object.keys(changes).length) body.shots[card.dataset.shot] = changes;
+  }
+  for (const card of document.querySelectorAll("#cast .character")) {
+    const changes = castChanges(card);
+    card.classList.toggle("edited", Object.keys(changes).length > 0);
+    if (Object.keys(changes).length) body.cast[card.dataset.character] = changes;
+  }
+  return body;
+}
+function updatePending() {
+  const body = revision();
+  const n = Object.keys(body.shots).length, m = Object.keys(body.cast).length;
+  $("pending").textContent = n + m ? `Edited: ${n} shot${n === 1 ? "" : "s"}, ${m} character${m === 1 ? "" : "s"}.` : "No edits yet.";
+  $("render").disabled = n + m === 0;
+}
+$("studio").addEventListener("input", updatePending);
+$("studio").addEventListener("change", updatePending);
+$("render").addEventListener("click", async () => {
+  $("render").disabled = true;
+  try {
+    const response = await api(`/v1/jobs/${current.id}/revisions`, { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(revision()) });
+    open((await response.json()).id);
+  } catch (err) { notice(err.message); updatePending(); }
+});
+
+route();

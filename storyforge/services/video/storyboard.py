@@ -26,7 +26,7 @@ from storyforge.models import Character, ModelProvider, Shot
 from storyforge.timeline import safe_area
 
 ELLIPSIS = "…"  # ends text that does not fit
-CARD = 2  # the card's layout: bump when a card for the same shot and cast looks different (2: the cast's looks)
+CARD = 2  # the card's layout: bump when a card for the same shot and cast looks different (2: a line per character)
 PillowFont = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
@@ -128,12 +128,16 @@ class StoryboardVideo(Service):
 
     @staticmethod
     def _texts(shot: Shot, cast: Sequence[Character] = ()) -> tuple[str, str, str, str]:
-        """The card's header, description, narration and cast line (each character with their look, where the
-        story's cast describes them: editing a character redraws the cards that show them)."""
-        header = f"SCENE {shot.scene_index}  ·  SHOT {shot.index}  ·  {shot.shot_type.value.replace('_', ' ').upper()}  ·  {shot.camera}"
-        looks = {c.name: c.description.strip() for c in cast}
-        who = [f"{name} ({looks[name]})" if looks.get(name) else name for name in shot.characters]
-        return header, shot.description, shot.narration, "with " + "; ".join(who) if who else ""
+        """The card's header, description, narration and cast lines: a line per character (up to three) with the
+        start of their look, as the story's cast describes them, so editing a character shows on every card of
+        theirs."""
+        take = f"  ·  TAKE {shot.take + 1}" if shot.take else ""  # a re-roll: a real model draws anew, a card says so
+        header = f"SCENE {shot.scene_index}  ·  SHOT {shot.index}{take}  ·  {shot.shot_type.value.replace('_', ' ').upper()}  ·  {shot.camera}"
+        looks = {c.name: " ".join(c.description.split()) for c in cast}
+        who = [f"{name}: {looks[name]}" if looks.get(name) else name for name in shot.characters[:3]]
+        if len(shot.characters) > 3:
+            who[-1] = f"{who[-1]} (+{len(shot.characters) - 3} more)"
+        return header, shot.description, shot.narration, "\n".join(who)
 
     def _draw(self, shot: Shot, scene_index: int, out: Path, cast: tuple[Character, ...] = ()) -> Path:
         w, h = self.params.width, self.params.height
@@ -148,7 +152,7 @@ class StoryboardVideo(Service):
         small, body = font.load(max(8, int(24 * unit))), font.load(max(8, int(32 * unit)))
         small_h, body_h = (sum(f.getmetrics()) + int(4 * unit) for f in (small, body))
         header, description, narration, who = self._texts(shot, cast)
-        who_lines = wrap(who, small, width, 2)
+        who_lines = [wrap(line, small, width, 1)[0] for line in who.splitlines() if line.strip()]
         draw.text((x, y), wrap(header, small, width, 1)[0], fill=(250, 220, 120), font=small)
         y += small_h + int(10 * unit)
         for line in wrap(description, body, width, 3):
