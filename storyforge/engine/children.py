@@ -3,9 +3,14 @@
 Every child starts in a process group of its own and is registered under the run that started it (a context
 variable that anyio copies into the run's tasks and worker threads). When the run is cancelled or stopped (a
 cancelled job, a stopping server, Ctrl-C), `kill_run` kills those groups at once, so a thread blocked on a child
-returns within a moment instead of when the child would have finished. On Linux each child also asks the kernel
-to kill it when the thread that started it dies (`PR_SET_PDEATHSIG`), so even a server killed with SIGKILL
-leaves no orphan behind.
+returns within a moment instead of when the child would have finished. On Linux each child is also started
+through util-linux's `setpriv --pdeathsig KILL`, which asks the kernel to kill it when the thread that started it
+dies (`PR_SET_PDEATHSIG`), so even a server killed with SIGKILL leaves no orphan behind.
+
+Not through Popen's `preexec_fn`: with one, Python runs its fork hooks in the parent, and the `logging` hook takes
+the logging lock, which a Ctrl-C or SIGTERM raised in the main thread while it held that lock leaves taken: the
+next child then never starts and the run hangs (seen in the SIGTERM-during-composition test). `setpriv` keeps the
+fork free of Python code.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import contextvars
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,15 +48,18 @@ def die_with_parent(parent: int | None = None) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def spawn_options() -> dict[str, Any]:
-    """Popen keyword arguments for a child of a run: its own process group, killed if its parent dies. The thread
-    that starts the child must wait for it (as `run` and `wait_process` do): the kernel's parent-death signal is
-    sent when that thread ends, and anyio retires idle worker threads."""
-    options: dict[str, Any] = {"start_new_session": True}
-    if _prctl is not None:
-        parent = os.getpid()
-        options["preexec_fn"] = lambda: die_with_parent(parent)  # between fork and exec: one system call
-    return options
+_SETPRIV = shutil.which("setpriv") if _prctl is not None else None  # util-linux (Debian: always installed)
+
+
+def command(cmd: Sequence[str]) -> list[str]:
+    """The command as a run's child starts it: killed by the kernel if the thread that started it dies (where
+    `setpriv` is installed). That thread must wait for the child (as `run` and `wait_process` do): anyio retires
+    idle worker threads, and the signal is sent when the thread ends."""
+    wrap = _SETPRIV and shutil.which(cmd[0])  # a missing program still fails in Popen, with FileNotFoundError
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *cmd] if wrap else list(cmd)
+
+
+SPAWN: dict[str, Any] = {"start_new_session": True}  # each child in a process group of its own
 
 
 @contextlib.contextmanager
@@ -105,8 +114,8 @@ def run(cmd: Sequence[str], *, input: bytes | None = None, timeout: float | None
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
     """`subprocess.run(cmd, capture_output=True)` for a run's child: killed with its group on timeout, on an error
     here, or when the run is cancelled (it then returns with the kill's exit code)."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env, **spawn_options())  # fmt: skip
+    proc = subprocess.Popen(command(cmd), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env, **SPAWN)  # fmt: skip
     token = register(proc.pid)
     try:
         out, err = proc.communicate(input, timeout=timeout)
@@ -127,8 +136,8 @@ async def wait_process(cmd: Sequence[str], *, stderr: Any, cwd: Any = None) -> i
 
     import anyio
 
-    process = await asyncio.create_subprocess_exec(*cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                   stderr=stderr, cwd=cwd, **spawn_options())  # fmt: skip
+    process = await asyncio.create_subprocess_exec(*command(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                   stderr=stderr, cwd=cwd, **SPAWN)  # fmt: skip
     token = register(process.pid)
     try:
         return await process.wait()
