@@ -3,6 +3,7 @@ in-process (for tests and the API) the same way the CLI does."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -25,8 +26,12 @@ def register() -> None:
     local = Path.cwd() / "recipes"
     if local.is_dir() and local.resolve() != resource_dir("recipes").resolve():
         for path in sorted(local.glob("*.yaml")):
-            if path.stem not in recipe_names():  # a bundled recipe keeps its name
+            if path.stem in recipe_names():  # a bundled recipe keeps its name
+                continue
+            try:
                 store.store(group="recipe", name=path.stem, node=_load_recipe(path), package="_global_")
+            except StoryforgeError as exc:  # a broken file nobody asked for must not stop every run
+                logging.getLogger("storyforge").warning("recipes/%s is skipped: %s", path.name, exc)
 
 
 def recipe_files(overrides: list[str]) -> list[str]:

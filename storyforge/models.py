@@ -248,7 +248,9 @@ class ShotEdit(_Model):
     narration: str | None = Field(None, max_length=5000, description="Story text read aloud over the shot")
     shot_type: ShotType | None = Field(None, description="Framing of the shot")
     camera: str | None = Field(None, max_length=200, description="Camera movement, e.g. 'slow push in', 'static'")
-    duration_s: float | None = Field(None, gt=0, le=600, description="Planned length in seconds")
+    duration_s: float | None = Field(
+        None, gt=0, le=60, description="Planned length in seconds (a shot's speech, when it has any, decides)"
+    )
     characters: list[Annotated[str, Field(max_length=200)]] | None = Field(
         None, max_length=20, description="Names of characters visible"
     )
@@ -260,6 +262,10 @@ class ShotEdit(_Model):
     def changes(self) -> dict:
         """The fields this edit sets."""
         return self.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+
+    def removals(self) -> set[str]:
+        """The fields sent as null: an earlier edit of them is dropped (a revision returns them to the plan)."""
+        return {k for k in self.model_fields_set if getattr(self, k) is None}
 
 
 class CharacterEdit(_Model):
@@ -273,6 +279,9 @@ class CharacterEdit(_Model):
 
     def changes(self) -> dict:
         return self.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+
+    def removals(self) -> set[str]:
+        return {k for k in self.model_fields_set if getattr(self, k) is None}
 
 
 class ScenePlan(_Model):

@@ -26,7 +26,9 @@ def test_readme_run_command_makes_a_video_then_hits_the_cache(tmp_path):
     info = probe(video)
     assert {s["type"] for s in info["streams"]} >= {"video", "audio"} and info["duration"] > 60
     second = cli(*command[1:], "output.dir=again", cwd=tmp_path, env=env)
-    assert "cache: 11/11 stages fully cached" in second.stdout and "0 miss" not in second.stdout.replace("0 miss,", "")
+    assert re.search(r"cache: (\d+)/\1 stages fully cached", second.stdout) and "0 miss" not in second.stdout.replace(
+        "0 miss,", ""
+    )
 
 
 def test_ci_runs_the_readme_test_command():

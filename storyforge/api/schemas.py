@@ -53,7 +53,7 @@ class JobRequest(BaseModel):
     @field_validator("title")
     @classmethod
     def one_line(cls, value: str | None) -> str | None:
-        if value is not None and any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        if value is not None and any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
             raise ValueError("the title has control or formatting characters; send one plain line")
         return value
 

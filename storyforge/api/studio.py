@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from storyforge.api.admission import invalid
 from storyforge.api.dependencies import Settings, get_store, require_key
+from storyforge.api.public import PRIVATE_CONFIG
 from storyforge.api.schemas import (
     Cast,
     CastMember,
@@ -44,23 +46,41 @@ def stage_named(config: dict, target: str) -> str | None:
     return next((n for n, s in (config.get("stages") or {}).items() if isinstance(s, dict) and s.get("_target_") == target), None)
 
 
+def literal(value: Any) -> Any:
+    """Text a person typed, as config that OmegaConf reads back as that text: `${...}` escaped (with any backslashes
+    before it), so an edit can never be an interpolation (`${oc.env:...}` would read the server's environment)."""
+    if isinstance(value, str):
+        return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    return value
+
+
 def edits_of(config: dict) -> Edits:
-    """The edits a job's config carries."""
+    """The edits a job's config carries, as the text that was typed (the config holds them escaped: `literal`)."""
+    from omegaconf import OmegaConf
+
     stages, shot, cast = config.get("stages") or {}, stage_named(config, SHOT_STAGE), stage_named(config, CAST_STAGE)
-    return Edits(shots=(stages.get(shot) or {}).get("edits") or {} if shot else {},
-                 cast=(stages.get(cast) or {}).get("edits") or {} if cast else {})  # fmt: skip
+    found = {"shots": (stages.get(shot) or {}).get("edits") or {} if shot else {},
+             "cast": (stages.get(cast) or {}).get("edits") or {} if cast else {}}  # fmt: skip
+    return Edits(**OmegaConf.to_container(OmegaConf.create(found), resolve=True))
 
 
 def merged(before: Edits, request: RevisionRequest) -> Edits:
-    """The parent's edits with the request's on top, field by field."""
-    shots, cast = copy.deepcopy(before.shots), copy.deepcopy(before.cast)
-    for sid, edit in request.shots.items():
-        if edit.changes():
-            shots[sid] = {**shots.get(sid, {}), **edit.changes()}
-    for name, edit in request.cast.items():
-        if edit.changes():
-            cast[name] = {**cast.get(name, {}), **edit.changes()}
-    return Edits(shots=dict(sorted(shots.items())), cast=dict(sorted(cast.items())))
+    """The parent's edits with the request's on top, field by field; a field sent as null drops the parent's edit
+    of it (the shot or character is then as planned)."""
+    out = []
+    for edits, asked in ((before.shots, request.shots), (before.cast, request.cast)):
+        edits = copy.deepcopy(edits)
+        for key, edit in asked.items():
+            fields = {k: v for k, v in edits.get(key, {}).items() if k not in edit.removals()} | edit.changes()
+            edits[key] = fields
+            if not fields:
+                edits.pop(key)
+        out.append(dict(sorted(edits.items())))
+    return Edits(shots=out[0], cast=out[1])
 
 
 def voices_of(config: dict) -> list[str]:
@@ -95,12 +115,19 @@ def outputs_by_item(manifest: dict, stage: str) -> dict[str, str]:
     return {i["item"]: i["output"] for i in ((manifest.get("stages") or {}).get(stage) or {}).get("items", [])}
 
 
-def compare(a: tuple[dict, list[dict]], b: tuple[dict, list[dict]]) -> list[ShotChange]:
-    """The shots that differ between two jobs (manifest, shots), in b's story order: a picture or a voice whose
-    output differs, or fields of the shot (a transition, a camera move) that changed."""
-    (manifest_a, shots_a), (manifest_b, shots_b) = a, b
-    pictures = outputs_by_item(manifest_a, "visuals"), outputs_by_item(manifest_b, "visuals")
-    voices = outputs_by_item(manifest_a, "narration"), outputs_by_item(manifest_b, "narration")
+PICTURES, VOICES = "storyforge.stages.visuals.RenderShot", "storyforge.stages.narration.Narrate"
+
+
+def compare(a: tuple[dict, dict, list[dict]], b: tuple[dict, dict, list[dict]]) -> list[ShotChange]:
+    """The shots that differ between two jobs (config, manifest, shots), in b's story order: a picture or a voice
+    whose output differs, or fields of the shot (a transition, a camera move) that changed."""
+    (config_a, manifest_a, shots_a), (config_b, manifest_b, shots_b) = a, b
+
+    def outputs(config: dict, manifest: dict, target: str) -> dict[str, str]:
+        return outputs_by_item(manifest, stage_named(config, target) or "")
+
+    pictures = outputs(config_a, manifest_a, PICTURES), outputs(config_b, manifest_b, PICTURES)
+    voices = outputs(config_a, manifest_a, VOICES), outputs(config_b, manifest_b, VOICES)
     before = {shot_id(s): s for s in shots_a}
     out = []
     for shot in shots_b:
@@ -153,7 +180,7 @@ def export_recipe(row: Any, config: dict, overrides: list[str]) -> str:
     values: dict[str, Any] = {}
     for o in OverridesParser.create().parse_overrides(overrides):
         key = o.key_or_group
-        if o.is_delete() or key in ("cache.dir", "story", "output.root", "output.dir"):
+        if o.is_delete() or set(key.split(".")) & PRIVATE_CONFIG:  # the operator's addresses, keys and paths
             continue
         if key == "recipe":
             recipe = str(o.value())
@@ -170,10 +197,10 @@ def export_recipe(row: Any, config: dict, overrides: list[str]) -> str:
     edits, stages = edits_of(config), values.setdefault("stages", {})
     for target, found in ((SHOT_STAGE, edits.shots), (CAST_STAGE, edits.cast)):
         if found:
-            stages.setdefault(stage_named(config, target), {})["edits"] = found
+            stages.setdefault(stage_named(config, target), {})["edits"] = literal(found)
     if not stages:
         values.pop("stages")
-    title = "".join(c for c in row["title"] if unicodedata.category(c)[0] != "C")
+    title = "".join(c if unicodedata.category(c)[0] not in "CZ" else " " for c in row["title"])  # one comment line
     header = [
         "# @package _global_",
         f"# storyforge {row['id']}: {title}" + (f" (a revision of {row['parent']})" if row["parent"] else ""),
@@ -249,10 +276,10 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
         new = copy.deepcopy(config)
         for target, found in ((SHOT_STAGE, edits.shots), (CAST_STAGE, edits.cast)):
             if name := stage_named(new, target):
-                new["stages"][name]["edits"] = found
-        request = {"parent": parent["id"], "title": body.title, "changes": Edits(
-            shots={k: v.changes() for k, v in body.shots.items()}, cast={k: v.changes() for k, v in body.cast.items()}
-        ).model_dump(), "overrides": overrides}  # fmt: skip
+                new["stages"][name]["edits"] = literal(found)
+        changes = {part: {k: {**v.changes(), **dict.fromkeys(v.removals())} for k, v in asked.items()}
+                   for part, asked in (("shots", body.shots), ("cast", body.cast))}  # fmt: skip
+        request = {"parent": parent["id"], "title": body.title, "changes": changes, "overrides": overrides}
         return create_job(store, key, owner, title, parent["recipe"], story, request, new, parent=parent["id"])
 
     made = {200: {"model": JobStatus, "description": "The same edits of the same story: the existing job"},
@@ -294,7 +321,7 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
             manifest, shots = read_json(run_dir(row) / "manifest.json"), read_json(run_dir(row) / "shots.json")
             if not manifest or not shots:
                 raise HTTPException(409, f"job {jid} has not been made yet (status: {row['status']}).")
-            sides.append((manifest, shots["shots"]))
+            sides.append((json.loads(row["config"]), manifest, shots["shots"]))
         return Comparison(a=job_id, b=other_id, shots=compare(sides[0], sides[1]))
 
     @app.get("/v1/jobs/{job_id}/cast", response_model=Cast, responses=problems(*job_errors, 409))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
+import functools
 import os
 import shutil
 import signal
@@ -48,15 +49,26 @@ def die_with_parent(parent: int | None = None) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-_SETPRIV = shutil.which("setpriv") if _prctl is not None else None  # util-linux (Debian: always installed)
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux's setpriv, where it takes --pdeathsig (2.33 and later; not BusyBox's): checked once."""
+    found = shutil.which("setpriv") if _prctl is not None else None
+    try:
+        works = found is not None and subprocess.run([found, "--pdeathsig", "KILL", "--", "true"], capture_output=True,
+                                                     timeout=10).returncode == 0  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        works = False
+    return found if works else None
 
 
-def command(cmd: Sequence[str]) -> list[str]:
+def command(cmd: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
     """The command as a run's child starts it: killed by the kernel if the thread that started it dies (where
     `setpriv` is installed). That thread must wait for the child (as `run` and `wait_process` do): anyio retires
     idle worker threads, and the signal is sent when the thread ends."""
-    wrap = _SETPRIV and shutil.which(cmd[0])  # a missing program still fails in Popen, with FileNotFoundError
-    return [_SETPRIV, "--pdeathsig", "KILL", "--", *cmd] if wrap else list(cmd)
+    path = (env if env is not None else os.environ).get("PATH")
+    setpriv = _setpriv()
+    wrap = setpriv and shutil.which(cmd[0], path=path)  # a missing program still fails in Popen: FileNotFoundError
+    return [setpriv, "--pdeathsig", "KILL", "--", *cmd] if wrap else list(cmd)
 
 
 SPAWN: dict[str, Any] = {"start_new_session": True}  # each child in a process group of its own
@@ -114,7 +126,7 @@ def run(cmd: Sequence[str], *, input: bytes | None = None, timeout: float | None
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
     """`subprocess.run(cmd, capture_output=True)` for a run's child: killed with its group on timeout, on an error
     here, or when the run is cancelled (it then returns with the kill's exit code)."""
-    proc = subprocess.Popen(command(cmd), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+    proc = subprocess.Popen(command(cmd, env), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env, **SPAWN)  # fmt: skip
     token = register(proc.pid)
     try:

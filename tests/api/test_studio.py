@@ -23,7 +23,8 @@ SHOTS = "stages.plan.shot_words=12"  # two_scenes.txt in 4 shots: s01_01, s01_02
 def studio(tmp_path_factory):
     """A server with one finished job of two_scenes.txt: (client, job)."""
     data = tmp_path_factory.mktemp("studio") / "data"
-    settings = Settings(api_keys=["k-test-1", "k-test-2"], data_dir=data, overrides=["profile=debug_cpu", *SMALL, SHOTS])
+    settings = Settings(api_keys=["k-test-1", "k-test-2"], data_dir=data,
+                        overrides=["profile=debug_cpu", *SMALL, SHOTS, "cache.mode=read_write"])  # fmt: skip
     with TestClient(create_app(settings)) as client:
         created = client.post("/v1/jobs", json={"story": STORY, "title": "Kites"}, headers=KEY)
         job = wait(client, created.json()["id"])
@@ -86,6 +87,8 @@ def test_a_revision_remakes_only_what_its_edits_touch_and_joins_the_history(stud
         ({"shots": {"s01_02": {"colour": "red"}}}, ["body", "shots", "s01_02", "colour"]),  # not a field of a shot
         ({"shots": {"s01_02": {"description": "x" * 2001}}}, ["body", "shots", "s01_02", "description"]),  # too long
         ({"shots": {"s01_02": {"shot_type": "drone"}}}, ["body", "shots", "s01_02", "shot_type"]),
+        ({"shots": {"s01_02": {"duration_s": 61}}}, ["body", "shots", "s01_02", "duration_s"]),  # no ten-minute stills
+        ({"title": "Mill\u2028hydra: {job: {chdir: true}}"}, ["body", "title"]),  # one line, in YAML too
         ({"shots": {"s01_02": {"characters": ["Nobody"]}}}, ["body", "shots", "s01_02", "characters"]),
         ({"shots": {"../x": {"description": "x"}}}, ["body", "shots", "../x", "[key]"]),
         ({"cast": {"Nobody": {"description": "x"}}}, ["body", "cast", "Nobody"]),
@@ -138,3 +141,29 @@ def test_the_recipe_export_composes_to_the_jobs_config_and_chapters_follow_the_s
     assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT")
     assert vtt.text.count(" --> ") == len(client.get(f"/v1/jobs/{job['id']}/artifacts/scenes.json", headers=KEY).json()["scenes"])
     assert client.get(f"/v1/jobs/{job['id']}/artifacts/story.txt", headers=KEY).text == STORY
+
+
+def test_typed_text_stays_text_and_null_returns_a_field_to_the_plan(studio, tmp_path):
+    """An edit is never a config interpolation (it would read the server's environment), here or in the export;
+    a field sent as null drops the earlier edit of it."""
+    client, job, _ = studio
+    text = "Tom read ${oc.env:HOME} aloud, and it cost ${5} \\${x}."
+    made = client.post(f"/v1/jobs/{job['id']}/revisions", json={"shots": {"s01_01": {"narration": text, "transition": "cut"}},
+                       "cast": {"Tom": {"voice": "392"}}}, headers=KEY)  # fmt: skip
+    revision = wait(client, made.json()["id"])
+    assert revision["status"] == "succeeded", revision["error"]
+    shots = client.get(f"/v1/jobs/{revision['id']}/artifacts/shots.json", headers=KEY).json()["shots"]
+    assert shots[0]["narration"] == text
+    history = client.get(f"/v1/jobs/{revision['id']}/revisions", headers=KEY).json()
+    assert history["edits"]["shots"]["s01_01"]["narration"] == text
+    exported = tmp_path / "storyforge_typed.yaml"
+    exported.write_text(client.get(f"/v1/jobs/{revision['id']}/recipe.yaml", headers=KEY).text)
+    from storyforge.config import compose
+
+    cfg, _ = compose([f"recipe={exported}"])
+    assert cfg.stages.shots.edits.s01_01.narration == text  # read back as typed, nothing resolved
+
+    back = client.post(f"/v1/jobs/{revision['id']}/revisions", json={"shots": {"s01_01": {"transition": None}},
+                       "cast": {"Tom": {"voice": None}}}, headers=KEY).json()  # fmt: skip
+    edits = client.get(f"/v1/jobs/{back['id']}/revisions", headers=KEY).json()["edits"]
+    assert edits == {"shots": {"s01_01": {"narration": text}}, "cast": {}}

@@ -5,7 +5,7 @@ import re
 import pytest
 import toon_format
 
-from storyforge.models import SceneList, ScenePlan, StoryBible, Summary
+from storyforge.models import Character, SceneList, ScenePlan, Shot, StoryBible, Summary
 from storyforge.services.llm.toon_regex import toon_regex
 
 SHOT = {"scene_index": 1, "index": 1, "shot_type": "close_up", "camera": "slow, push in", "description": "A meadow, dawn",
@@ -41,10 +41,14 @@ CASES = [
 
 
 def asked(answer) -> dict:
-    """What a model is asked for: the answer without the fields its schema leaves out (checks, a shot's speech)."""
+    """What a model is asked for: the answer without the fields its schema leaves out (checks; a shot's speech,
+    take and transition; a character's voice)."""
     data = answer.model_dump(mode="json", exclude={"checks"})
-    for shot in data.get("shots", []):
-        shot.pop("speech", None)
+    for key, model in (("shots", Shot), ("characters", Character)):
+        wanted = set(model.model_json_schema()["properties"])
+        data[key] = [{k: v for k, v in item.items() if k in wanted} for item in data.get(key, [])] if key in data else None
+        if data[key] is None:
+            data.pop(key)
     return data
 
 

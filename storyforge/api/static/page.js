@@ -15,10 +15,8 @@ const el = (tag, props = {}, ...children) => {
 };
 const SHOT_TYPES = ["establishing", "wide", "medium", "close_up", "over_the_shoulder", "insert"];
 const TRANSITIONS = ["cut", "crossfade", "fade_black"];
-const PLAIN = {  // HTTP errors in plain words
+const PLAIN = {  // HTTP errors in plain words (a 404, 409 or 422 says itself what is missing or wrong)
   401: "The API key is missing or wrong. Enter the key your server's operator gave you, at the top of the page.",
-  404: "There is no such video for this key (it may have been deleted).",
-  409: "That cannot be done in the video's current state.",
   413: "The story is too long for this server.",
   429: "Too many requests or videos at once; wait a little and try again.",
   503: "The server cannot take this right now (disk full or busy); try again in a few minutes.",
@@ -31,7 +29,7 @@ class ApiError extends Error {
   constructor(status, detail) {
     const text = typeof detail === "string" ? detail
       : Array.isArray(detail) ? detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ") : "";
-    super(PLAIN[status] ? `${PLAIN[status]}${text ? ` (${text})` : ""}` : text || `HTTP ${status}`);
+    super(PLAIN[status] ? `${PLAIN[status]}${text && status !== 401 ? ` (${text})` : ""}` : text || `HTTP ${status}`);
     this.status = status;
   }
 }
@@ -52,34 +50,51 @@ async function blobUrl(path, fresh = false) {
   return url;
 }
 function notice(message) { $("notice").textContent = message || ""; $("notice").hidden = !message; }
+function say(id, text) { if ($(id).textContent !== text) $(id).textContent = text; }  // live regions speak changes only
 const shotId = (s) => `s${String(s.scene_index).padStart(2, "0")}_${String(s.index).padStart(2, "0")}`;
 const when = (iso) => new Date(iso).toLocaleString();
 const length = (s) => (s == null ? "" : `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, "0")}`);
 
 // ---- routing: the job id lives in the URL, so a reload or a shared link opens the same job ----
-let current = null;  // {id, job, shots, cast, timeline, history}
+let current = null;  // {id, nav, job, shots, cast, starts, ...}
+let nav = 0;  // bumped on every navigation: replies for an earlier page are dropped
 let polling = null;
+const stale = (token) => token !== nav;
 function open(id, push = true) {
+  if (pendingEdits() && !confirm("Leave this video? Your edits have not been rendered.")) return;
   if (push) history.pushState({ job: id }, "", id ? `/?job=${id}` : "/");
   route();
 }
 window.addEventListener("popstate", route);
+window.addEventListener("beforeunload", (e) => { if (pendingEdits()) e.preventDefault(); });
 $("home").addEventListener("click", (e) => { e.preventDefault(); open(null); });
 $("back").addEventListener("click", (e) => { e.preventDefault(); open(null); });
+function stopMedia() {
+  for (const video of document.querySelectorAll("video")) {
+    video.pause();
+    if (video.src) { blobs.forEach((u, k) => { if (u === video.src) { URL.revokeObjectURL(u); blobs.delete(k); } }); }
+    video.removeAttribute("src"); video.replaceChildren(); video.load();
+  }
+}
 function route() {
+  nav += 1;
   clearTimeout(polling);
   notice("");
+  stopMedia();
   const id = new URLSearchParams(location.search).get("job");
   $("home-view").hidden = !!id;
   $("job-view").hidden = !id;
-  if (id) showJob(id); else { current = null; listJobs(); }
+  if (id && !/^[0-9a-f]{16}$/.test(id)) { current = null; $("job-view").hidden = true; $("home-view").hidden = false;
+    notice(`"${id}" is not a video id.`); listJobs(); return; }
+  if (id) showJob(id, nav); else { current = null; listJobs(); }
 }
 
 // ---- the list of this key's videos ----
-async function listJobs() {
+async function listJobs(token = nav) {
   if (!$("key").value) { notice(PLAIN[401]); return; }
   let page;
-  try { page = await getJson("/v1/jobs?per_page=50"); } catch (err) { notice(err.message); return; }
+  try { page = await getJson("/v1/jobs?per_page=50"); } catch (err) { if (!stale(token)) notice(err.message); return; }
+  if (stale(token)) return;
   const list = $("jobs");
   list.replaceChildren();
   $("jobs-empty").hidden = page.jobs.length > 0;
@@ -93,9 +108,9 @@ async function listJobs() {
         `${job.status}${job.status === "running" ? ` ${job.progress}%` : ""}${job.duration_s ? ` · ${length(job.duration_s)}` : ""}`
         + ` · ${when(job.created_at)}${job.parent ? " · revision" : ""}`))));
   }
-  if (page.jobs.some((j) => j.status === "queued" || j.status === "running")) polling = setTimeout(listJobs, 3000);
+  if (page.jobs.some((j) => j.status === "queued" || j.status === "running")) polling = setTimeout(() => listJobs(token), 3000);
 }
-$("refresh").addEventListener("click", listJobs);
+$("refresh").addEventListener("click", () => listJobs());
 
 // ---- a new video ----
 $("file").addEventListener("change", async () => { const f = $("file").files[0]; if (f) $("story").value = await f.text(); });
@@ -113,30 +128,33 @@ $("job").addEventListener("submit", async (event) => {
 });
 
 // ---- one job: status, player, history, storyboard ----
-async function showJob(id) {
-  if (!current || current.id !== id) {
-    current = { id, loaded: false };
+async function showJob(id, token) {
+  if (!current || current.nav !== token) {
+    current = { id, nav: token, loaded: null };
     for (const name of ["player-section", "history-section", "studio", "compare"]) $(name).hidden = true;
     $("title").textContent = ""; $("state").textContent = ""; $("error").textContent = ""; $("stages").replaceChildren();
-    $("parent-line").replaceChildren();
+    $("parent-line").replaceChildren(); $("board").replaceChildren(); $("cast").replaceChildren(); $("chapters").replaceChildren();
     document.body.dataset.video = "";
   }
   let job;
   try { job = await getJson(`/v1/jobs/${id}`); }
   catch (err) {  // a wrong key or an unknown job will not mend itself; a busy server or the network may
+    if (stale(token)) return;
     const retry = ![401, 404, 422].includes(err.status);
-    $("state").textContent = err.status === 401 ? "no access" : err.status === 404 ? "not found" : "";
-    $("error").textContent = retry ? `${err.message} Trying again in 5 s.` : err.message;
-    if (retry) polling = setTimeout(() => showJob(id), 5000);
+    say("state", err.status === 401 ? "no access" : err.status === 404 ? "not found" : "");
+    say("error", retry ? `${err.message} Trying again in 5 s.` : err.message);
+    if (retry) polling = setTimeout(() => showJob(id, token), 5000);
     return;
   }
-  if (current.id !== id) return;
+  if (stale(token)) return;
+  const first = !current.job;
   current.job = job;
-  $("title").textContent = job.title;
+  say("title", job.title);
+  if (first) $("title").focus();  // a screen reader hears which video opened
   document.title = `${job.title} · storyforge`;
-  $("state").textContent = job.status === "running" ? `running · ${job.progress}%` : job.status;
+  say("state", job.status === "running" ? `running · ${job.progress}%` : job.status);
   $("progress").value = job.progress;
-  $("error").textContent = job.error ? `It failed: ${job.error}` : "";
+  say("error", job.error ? `It failed: ${job.error}` : "");
   if (job.parent && !$("parent-line").childElementCount) {
     const link = el("a", { href: `/?job=${job.parent}` }, "an earlier version");
     link.addEventListener("click", (e) => { e.preventDefault(); open(job.parent); });
@@ -148,25 +166,31 @@ async function showJob(id) {
   const active = job.status === "queued" || job.status === "running";
   $("cancel").hidden = !active;
   $("delete").hidden = job.status === "running";
-  if (active) polling = setTimeout(() => showJob(id), 1000);
-  if (job.artifacts.includes("shots.json") && !current.loaded) await loadStudio(id);
-  if (job.status === "succeeded" && !current.played) await loadPlayer(id, job);
-  if (!active && current.id === id) loadHistory(id);
+  if (active) polling = setTimeout(() => showJob(id, token), 1000);
+  // the storyboard once there are shots, and again when the job ends (its pictures and timing are then complete)
+  const phase = active ? "running" : "ended";
+  if (job.artifacts.includes("shots.json") && current.loaded !== phase) await loadStudio(id, token, phase);
+  if (job.status === "succeeded" && !current.played) await loadPlayer(id, job, token);
+  if (!active && !stale(token) && !current.historyLoaded) { current.historyLoaded = true; loadHistory(id, token); }
 }
 $("cancel").addEventListener("click", async () => {
-  try { await api(`/v1/jobs/${current.id}/cancel`, { method: "POST" }); showJob(current.id); } catch (err) { notice(err.message); }
+  try { await api(`/v1/jobs/${current.id}/cancel`, { method: "POST" }); clearTimeout(polling); showJob(current.id, nav); }
+  catch (err) { notice(err.message); }
 });
 $("delete").addEventListener("click", async () => {
   if (!confirm("Delete this video and its files?")) return;
   try { await api(`/v1/jobs/${current.id}`, { method: "DELETE" }); open(current.job.parent || null); } catch (err) { notice(err.message); }
 });
 
-async function loadPlayer(id, job) {
+async function loadPlayer(id, job, token) {
   current.played = true;
   const video = $("video");
   video.replaceChildren();
-  video.addEventListener("loadeddata", () => { document.body.dataset.video = "loaded"; }, { once: true });
-  video.src = await blobUrl(job.video);
+  let src;
+  try { src = await blobUrl(job.video); } catch (err) { if (!stale(token)) { current.played = false; notice(err.message); } return; }
+  if (stale(token)) return;
+  video.addEventListener("loadeddata", () => { if (!stale(token)) document.body.dataset.video = "loaded"; }, { once: true });
+  video.src = src;
   const subtitles = el("track", { kind: "subtitles", label: "Subtitles", srclang: current.language || "en", default: true });
   blobUrl(`/v1/jobs/${id}/artifacts/subtitles.vtt`).then((u) => { subtitles.src = u; }).catch(() => {});
   const chapters = el("track", { kind: "chapters", label: "Scenes", srclang: current.language || "en" });
@@ -174,6 +198,7 @@ async function loadPlayer(id, job) {
   $("player-section").hidden = false;
   try {
     const text = await (await api(`/v1/jobs/${id}/chapters.vtt`)).text();
+    if (stale(token)) return;
     chapters.src = URL.createObjectURL(new Blob([text], { type: "text/vtt" }));
     $("chapters").replaceChildren(...parseVtt(text).map((cue) => {
       const button = el("button", { type: "button", className: "link" }, `${length(cue.start)} ${cue.text}`);
@@ -208,10 +233,10 @@ $("downloads").addEventListener("click", async (event) => {
 });
 
 // ---- history and comparison ----
-async function loadHistory(id) {
+async function loadHistory(id, token) {
   let list;
   try { list = await getJson(`/v1/jobs/${id}/revisions`); } catch (err) { return; }
-  if (current.id !== id) return;
+  if (stale(token)) return;
   current.history = list.revisions;
   const label = (r, i) => `#${i + 1} ${i === 0 ? "first" : summary(r.changes)}`;
   $("history").replaceChildren(...list.revisions.map((r, i) => {
@@ -227,18 +252,21 @@ async function loadHistory(id) {
   $("history-section").hidden = list.revisions.length < 2;
   if (current.job.parent && current.job.status === "succeeded" && !current.compared) {
     current.compared = true;
-    compare(current.job.parent, id);
+    compare(current.job.parent, id, token);
   }
 }
 function summary(changes) {
   const parts = [...Object.entries(changes.shots).map(([sid, f]) => `${sid} ${Object.keys(f).join(", ")}`),
     ...Object.entries(changes.cast).map(([name, f]) => `${name}'s ${Object.keys(f).join(", ")}`)];
-  return parts.length ? parts.join("; ") : "no changes";
+  return parts.length ? parts.join("; ").replace(/: null/g, " reset") : "no changes";
 }
-$("compare-form").addEventListener("submit", (e) => { e.preventDefault(); compare($("compare-a").value, $("compare-b").value); });
-async function compare(a, b) {
+$("compare-form").addEventListener("submit", (e) => { e.preventDefault(); compare($("compare-a").value, $("compare-b").value, nav); });
+let comparing = 0;  // the latest comparison asked for: an earlier one's reply is dropped
+async function compare(a, b, token) {
+  const mine = ++comparing;
   let result;
-  try { result = await getJson(`/v1/jobs/${a}/compare/${b}`); } catch (err) { notice(err.message); return; }
+  try { result = await getJson(`/v1/jobs/${a}/compare/${b}`); } catch (err) { if (!stale(token)) notice(err.message); return; }
+  if (stale(token) || mine !== comparing) return;
   const changed = new Map(result.shots.map((s) => [s.id, s]));
   $("compare").hidden = false;
   $("compare-summary").textContent = changed.size
@@ -249,15 +277,18 @@ async function compare(a, b) {
     button.addEventListener("click", () => focusShot(s.id));
     return el("li", { dataset: { shot: s.id } }, button, ` ${what}`);
   }));
+  const here = a === current.id || b === current.id;  // the board shown is one of the two
   for (const card of document.querySelectorAll("#board .shot")) {
-    const diff = changed.get(card.dataset.shot);
+    const diff = here && changed.get(card.dataset.shot);
     card.classList.toggle("changed", !!diff);
     card.querySelector(".badge").textContent = diff ? "changed" : "";
   }
   for (const [side, id] of [["a", a], ["b", b]]) {
     const job = await getJson(`/v1/jobs/${id}`).catch(() => null);
+    const src = job && job.video ? await blobUrl(job.video).catch(() => null) : null;
+    if (stale(token) || mine !== comparing) return;
     $(`caption-${side}`).textContent = job ? `${job.title} (${id})` : id;
-    if (job && job.video) $(`video-${side}`).src = await blobUrl(job.video);
+    if (src) $(`video-${side}`).src = src; else $(`video-${side}`).removeAttribute("src");
   }
 }
 function focusShot(id) {
@@ -266,15 +297,19 @@ function focusShot(id) {
 }
 
 // ---- the storyboard editor ----
-async function loadStudio(id) {
-  current.loaded = true;
-  let shots, cast, scenes, edit;
+async function loadStudio(id, token, phase) {
+  const before = current.loaded;
+  current.loaded = phase;
+  let shots, cast, scenes;
   try {
     [shots, cast, scenes] = await Promise.all([getJson(`/v1/jobs/${id}/artifacts/shots.json`), getJson(`/v1/jobs/${id}/cast`),
       getJson(`/v1/jobs/${id}/artifacts/scenes.json`).catch(() => ({ scenes: [] }))]);
-  } catch (err) { current.loaded = false; return; }
-  edit = await getJson(`/v1/jobs/${id}/artifacts/edit.json`).catch(() => null);
+  } catch (err) { if (!stale(token)) current.loaded = before; return; }
+  const edit = await getJson(`/v1/jobs/${id}/artifacts/edit.json`).catch(() => null);
   const story = await getJson(`/v1/jobs/${id}/artifacts/story.json`).catch(() => ({}));
+  if (stale(token)) return;
+  if (pendingEdits()) return;  // a person is editing: the board stays as it is
+  for (const path of [...blobs.keys()]) if (path.includes(`/${id}/artifacts/shots/`)) blobs.delete(path);  // redrawn since
   current.language = story.language;
   current.shots = shots.shots; current.cast = cast;
   current.starts = new Map(((edit && edit.timeline.entries) || []).map((e) => [e.shot_id, e.narration_start_s]));
@@ -287,7 +322,7 @@ function renderCast(cast) {
   $("cast").replaceChildren(...cast.characters.map((c) => {
     const description = el("textarea", { value: c.description, rows: 2, maxLength: 1000 });
     description.dataset.field = "description";
-    const voice = el("select", {}, ...(c.voice ? [] : [el("option", { value: "" }, "in cast order")]),
+    const voice = el("select", {}, el("option", { value: "" }, "in cast order"),
       ...cast.voices.map((v) => el("option", { value: v, selected: v === c.voice }, v)));
     voice.dataset.field = "voice";
     voice.disabled = cast.voices.length === 0;
@@ -319,20 +354,21 @@ function shotCard(shot, names) {
   const field = (node, name) => { node.dataset.field = name; return node; };
   const textarea = (name, value, max) => field(el("textarea", { value, rows: 3, maxLength: max }), name);
   const type = field(el("select", {}, ...SHOT_TYPES.map((t) => el("option", { value: t, selected: t === shot.shot_type }, t.replace(/_/g, " ")))), "shot_type");
-  const transition = field(el("select", {}, ...(shot.transition ? [] : [el("option", { value: "" }, "as the recipe says")]),
+  const transition = field(el("select", {}, el("option", { value: "" }, "as the recipe says"),
     ...TRANSITIONS.map((t) => el("option", { value: t, selected: t === shot.transition }, t.replace("_", " ")))), "transition");
   const people = el("fieldset", { className: "people" }, el("legend", {}, "Characters"),
     ...names.map((n) => el("label", {}, field(el("input", { type: "checkbox", value: n, checked: shot.characters.includes(n) }), "characters"), ` ${n}`)));
-  const take = el("button", { type: "button" }, "New take");
-  const play = el("button", { type: "button" }, "Play from here");
+  const take = el("button", { type: "button", ariaLabel: `New take of ${id}` }, "New take");
+  const play = el("button", { type: "button", ariaLabel: `Play from ${id}` }, "Play from here");
+  const named = (text) => [text, el("span", { className: "visually-hidden" }, ` of ${id}`), " "];
   const card = el("article", { className: "shot", ariaLabel: `Shot ${id}` },
     el("div", { className: "head" }, el("h5", {}, id), el("span", { className: "badge", ariaLive: "polite" })),
     img,
-    el("label", {}, "Picture ", textarea("description", shot.description, 2000)),
-    el("label", {}, "Narration ", textarea("narration", shot.narration, 5000)),
-    el("div", { className: "row" }, el("label", {}, "Shot ", type),
-      el("label", {}, "Camera ", field(el("input", { value: shot.camera, maxLength: 200, size: 12 }), "camera"))),
-    el("label", {}, "Transition in ", transition),
+    el("label", {}, ...named("Picture"), textarea("description", shot.description, 2000)),
+    el("label", {}, ...named("Narration"), textarea("narration", shot.narration, 5000)),
+    el("div", { className: "row" }, el("label", {}, ...named("Shot"), type),
+      el("label", {}, ...named("Camera"), field(el("input", { value: shot.camera, maxLength: 200, size: 12 }), "camera"))),
+    el("label", {}, ...named("Transition in"), transition),
     names.length ? people : null,
     el("div", { className: "row" }, take, play));
   card.dataset.shot = id;
@@ -352,7 +388,8 @@ function shotChanges(card) {
   const shot = card.shot, out = {};
   for (const input of card.querySelectorAll("textarea, input:not([type=checkbox]), select")) {
     const name = input.dataset.field, value = input.value;
-    if (name === "transition" ? value && value !== shot.transition : value !== String(shot[name])) out[name] = value;
+    if (name === "transition") { if (value !== (shot.transition || "")) out[name] = value || null; }  // null: the recipe's
+    else if (value !== String(shot[name])) out[name] = value;
   }
   const people = [...card.querySelectorAll("input[type=checkbox]")].filter((c) => c.checked).map((c) => c.value);
   const known = current.cast.characters.map((c) => c.name);
@@ -366,7 +403,8 @@ function shotChanges(card) {
 function castChanges(card) {
   const out = {};
   for (const input of card.querySelectorAll("[data-field]")) {
-    if (input.value !== (card.original[input.dataset.field] || "") && (input.dataset.field !== "voice" || input.value)) out[input.dataset.field] = input.value;
+    const name = input.dataset.field;
+    if (input.value !== (card.original[name] || "")) out[name] = input.value || (name === "voice" ? null : "");  // null: cast order
   }
   return out;
 }
@@ -384,6 +422,10 @@ function revision() {
   }
   return body;
 }
+function pendingEdits() {
+  const body = current && current.shots ? revision() : { shots: {}, cast: {} };
+  return Object.keys(body.shots).length + Object.keys(body.cast).length > 0;
+}
 function updatePending() {
   const body = revision();
   const n = Object.keys(body.shots).length, m = Object.keys(body.cast).length;
@@ -397,7 +439,9 @@ $("render").addEventListener("click", async () => {
   try {
     const response = await api(`/v1/jobs/${current.id}/revisions`, { method: "POST",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(revision()) });
-    open((await response.json()).id);
+    const made = await response.json();
+    current.shots = null;  // rendered: nothing is left unsaved
+    open(made.id);
   } catch (err) { notice(err.message); updatePending(); }
 });
 
