@@ -97,14 +97,11 @@ def main() -> None:
     load_dotenv(Path.cwd() / ".env", override=False)
     import hydra
 
-    from storyforge.config import expand_overrides, pinned_profile, recipe_files, register
-    from storyforge.profile import resolve_profile
+    from storyforge.config import prepare
     from storyforge.resources import resource_dir
 
     try:
-        register()
-        argv = recipe_files(expand_overrides(sys.argv[1:]))
-        argv, os.environ[_REASON_VAR] = resolve_profile(argv, pinned_profile(argv))
+        argv, os.environ[_REASON_VAR] = prepare(sys.argv[1:])
         conf = resource_dir("conf")
     except StoryforgeError as exc:
         _fail(str(exc), exc.exit_code)

@@ -96,6 +96,15 @@ def expand_overrides(overrides: list[str]) -> list[str]:
     return [f"++{o}" if o.startswith(VALIDATED) and "=" in o else o for o in overrides]
 
 
+def prepare(overrides: list[str]) -> tuple[list[str], str]:
+    """The overrides as Hydra takes them, the CLI's and compose()'s alike: recipes registered (a recipe file's path
+    replaced by its name), validated keys made `++`, `profile=auto` resolved (a recipe's pinned profile first).
+    Returns them and why that profile."""
+    register()
+    overrides = recipe_files(expand_overrides(overrides))
+    return resolve_profile(overrides, pinned_profile(overrides))
+
+
 def recipe_names() -> list[str]:
     return sorted(p.stem for p in resource_dir("recipes").glob("*.yaml"))
 
@@ -105,9 +114,7 @@ def compose(overrides: list[str] | None = None) -> tuple[DictConfig, str]:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    register()
-    overrides = recipe_files(expand_overrides(list(overrides or [])))
-    overrides, reason = resolve_profile(overrides, pinned_profile(overrides))
+    overrides, reason = prepare(list(overrides or []))
     with initialize_config_dir(config_dir=str(resource_dir("conf")), version_base="1.3", job_name="storyforge"):
         cfg = hydra_compose(config_name="config", overrides=overrides)
     return cfg, reason

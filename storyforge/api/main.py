@@ -38,9 +38,9 @@ import storyforge
 from storyforge.api.admission import Backoff, Capabilities, RateLimit, check_story, free_mb, invalid, too_many
 from storyforge.api.dependencies import Settings, get_store, require_key
 from storyforge.api.public import Redactor
-from storyforge.api.schemas import JobOptions, JobPage, JobRequest, JobState, JobStatus, StageProgress
+from storyforge.api.schemas import JobOptions, JobPage, JobRequest, JobState, JobStatus, StageProgress, job_overrides
 from storyforge.api.store import ACTIVE, JobStore
-from storyforge.api.studio import add_studio
+from storyforge.api.studio import add_studio, read_json
 from storyforge.api.web import SecurityHeaders, add_pages
 from storyforge.api.worker import Worker, progress_of
 from storyforge.engine import children
@@ -323,7 +323,7 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         """The existing job for this request, or a new one once it passes the limits (in a worker thread: the store
         and the disk may block). Returns the row and whether it was made now."""
         title = job.title or next((line.strip() for line in job.story.splitlines() if line.strip()), "story")[:120]
-        overrides = [f"recipe={job.recipe}", f"profile={job.profile}", *job.options.overrides(), *settings.overrides]
+        overrides = [*job_overrides(job.recipe, job.profile, job.options), *settings.overrides]
         key = digest({"story": job.story, "title": title, "overrides": overrides})
         if existing := store.find_active_or_done(key, owner):  # a retry gets its job, even at the key's limit
             return existing, False
@@ -499,10 +499,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
 
 def duration_of(run_dir: Path) -> float | None:
     """The finished video's length, from video.json."""
-    try:
-        return round(float(json.loads((run_dir / "video.json").read_text(encoding="utf-8"))["duration_s"]), 2)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    video = read_json(run_dir / "video.json")
+    return round(float(video["duration_s"]), 2) if isinstance(video, dict) and "duration_s" in video else None
 
 
 def thumbnail_of(job_id: str, run_dir: Path) -> str | None:

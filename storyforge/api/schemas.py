@@ -39,6 +39,11 @@ class JobOptions(BaseModel):
         return out
 
 
+def job_overrides(recipe: str, profile: str, options: JobOptions) -> list[str]:
+    """The config overrides a job request stands for (before the server's own)."""
+    return [f"recipe={recipe}", f"profile={profile}", *options.overrides()]
+
+
 class JobRequest(BaseModel):
     """A story to turn into a video (JSON body; a file upload sends the same fields as form fields)."""
 

@@ -29,16 +29,19 @@ from storyforge.api.schemas import (
     CastMember,
     Comparison,
     Edits,
+    JobOptions,
     JobStatus,
     Revision,
     RevisionList,
     RevisionRequest,
     ShotChange,
+    job_overrides,
 )
 from storyforge.api.store import JobStore
 from storyforge.engine.cache import digest
 
 SHOT_STAGE, CAST_STAGE = "storyforge.stages.edits.ApplyShotEdits", "storyforge.stages.cast.ApplyCastEdits"
+PICTURES, VOICES = "storyforge.stages.visuals.RenderShot", "storyforge.stages.narration.Narrate"
 
 
 def stage_named(config: dict, target: str) -> str | None:
@@ -88,8 +91,7 @@ def voices_of(config: dict) -> list[str]:
     voice reads everything."""
     from hydra.utils import get_class
 
-    narration = next((s for s in (config.get("stages") or {}).values()
-                      if isinstance(s, dict) and s.get("_target_") == "storyforge.stages.narration.Narrate"), None)  # fmt: skip
+    narration = (config.get("stages") or {}).get(stage_named(config, VOICES) or "")
     tts = dict(((config.get("audio") or {}).get("tts")) or {})
     if narration is None or narration.get("dialogue_voices") is False or "_target_" not in tts:
         return []
@@ -113,9 +115,6 @@ def shot_id(shot: dict) -> str:
 
 def outputs_by_item(manifest: dict, stage: str) -> dict[str, str]:
     return {i["item"]: i["output"] for i in ((manifest.get("stages") or {}).get(stage) or {}).get("items", [])}
-
-
-PICTURES, VOICES = "storyforge.stages.visuals.RenderShot", "storyforge.stages.narration.Narrate"
 
 
 def compare(a: tuple[dict, dict, list[dict]], b: tuple[dict, dict, list[dict]]) -> list[ShotChange]:
@@ -224,10 +223,8 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
         request = json.loads(row["request"] or "{}")
         if "overrides" in request:
             return list(request["overrides"])
-        from storyforge.api.schemas import JobOptions  # a job stored before revisions: as accept() made them
-
-        options = JobOptions.model_validate(request.get("options") or {})
-        return [f"recipe={row['recipe']}", f"profile={request.get('profile', 'auto')}", *options.overrides(), *settings.overrides]
+        options = JobOptions.model_validate(request.get("options") or {})  # a job stored before revisions
+        return [*job_overrides(row["recipe"], request.get("profile", "auto"), options), *settings.overrides]
 
     def planned(row: Any) -> tuple[list[dict], dict]:
         """The job's shots and story (as its run wrote them); 409 until both exist."""

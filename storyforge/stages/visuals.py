@@ -16,7 +16,7 @@ from typing import Literal
 from storyforge.engine.contract import Params, RunContext, Stage
 from storyforge.engine.runner import derive_seed
 from storyforge.media import media_type
-from storyforge.models import Artifact, Shot, ShotVisual, Story
+from storyforge.models import Artifact, Character, Shot, ShotVisual, Story
 
 
 class RenderShot(Stage):
@@ -31,15 +31,14 @@ class RenderShot(Stage):
         seed_by: Literal["shot", "character"] = "shot"  # character: one seed per character, wherever they appear
 
     def key_view(self, inputs: dict) -> dict:
-        shot, story = inputs["shot"], inputs["story"]
-        return {"story": [c.model_dump(mode="json", exclude={"voice"}) for c in story.characters if c.name in shot.characters]}
+        return {"story": [c.model_dump(mode="json", exclude={"voice"}) for c in shown(inputs["shot"], inputs["story"])]}
 
     def chain(self) -> str | None:
         return "scene_index" if self.params.continuity != "none" else None
 
     async def run(self, ctx: RunContext, shot: Shot, story: Story, previous: ShotVisual | None = None) -> ShotVisual:
-        shown = [c for c in story.characters if c.name in shot.characters]
-        characters = [c.model_dump(exclude={"voice"}) for c in shown]  # a voice is not drawn
+        cast = shown(shot, story)
+        characters = [c.model_dump(exclude={"voice"}) for c in cast]  # a voice is not drawn
         prompt = ctx.prompts.render(
             "shot_image", shot=shot.model_dump(mode="json"), characters=characters, style=self.params.style
         )
@@ -50,6 +49,11 @@ class RenderShot(Stage):
             seed = derive_seed(seed, f"take:{shot.take}")
         before = previous.media.path if previous is not None else None
         path = await self.video.render(shot, shot.scene_index, prompt, seed, ctx.path(shot.id), before, self.params.continuity,
-                                       cast=shown)  # fmt: skip
+                                       cast=cast)  # fmt: skip
         media = Artifact(name=f"shots/{shot.id}{path.suffix}", media_type=media_type(path), path=path)
         return ShotVisual(shot_id=shot.id, media=media, is_clip=media.media_type.startswith("video/"))
+
+
+def shown(shot: Shot, story: Story) -> list[Character]:
+    """The cast members a shot shows, as the story's cast describes them: what its picture is drawn (and keyed) from."""
+    return [c for c in story.characters if c.name in shot.characters]
