@@ -30,16 +30,33 @@ class ConfigError(StoryforgeError):
     """A recipe, stage or service configuration that cannot run."""
 
 
+class LLMOutputError(StoryforgeError):
+    """The model never produced a valid answer; `raw_output` holds its last reply (saved to the run dir)."""
+
+    exit_code = 1  # the model's doing, not the configuration's
+
+    def __init__(self, problem: str, fix: str, raw_output: str) -> None:
+        super().__init__(problem, fix)
+        self.raw_output = raw_output
+
+
 class StageFailed(Exception):
     """A stage raised while running. Items that finished before it are already cached."""
-
-    exit_code = 1
 
     def __init__(self, stage: str, item: str, cause: BaseException) -> None:
         self.stage, self.item, self.cause = stage, item, cause
         where = f"stage '{stage}'" + (f" item '{item}'" if item else "")
-        detail = cause.problem if isinstance(cause, StoryforgeError) else f"{type(cause).__name__}: {cause}"
+        if isinstance(cause, StoryforgeError):
+            detail = cause.problem.rstrip(".") + (f". Fix: {cause.fix}" if cause.fix else "")
+        else:
+            detail = f"{type(cause).__name__}: {cause}"
+        detail = " ".join(detail.split())  # one line: a server's multi-line message must not spill into the log
         super().__init__(f"{where} failed: {detail}")
+
+    @property
+    def exit_code(self) -> int:
+        """2 where the cause is the configuration (its fix says what to change), else 1."""
+        return 2 if isinstance(self.cause, ConfigError) else 1
 
 
 def first_error(exc: BaseException) -> BaseException:

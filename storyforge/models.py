@@ -69,6 +69,7 @@ class ModelProvider(StrEnum):
     procedural = "procedural"
     transformers = "transformers"
     openai = "openai"
+    llamacpp = "llamacpp"
     diffusers = "diffusers"
     coqui = "coqui"
     espeak = "espeak"
@@ -293,6 +294,43 @@ class ScenePlan(_Model):
 
     def fan_out(self) -> list[Shot]:
         return self.shots
+
+
+CameraMove = Literal["static", "slow push in", "pull out", "slow pan left", "slow pan right", "tilt up", "tilt down", "tracking"]
+
+
+class ShotNote(_Model):
+    """What a model adds to one shot whose narration is already the story's own words (`llm.role=annotate`)."""
+
+    shot: int = Field(ge=1, description="The shot's number in the list")
+    picture: str = Field(
+        min_length=12, description="What the picture shows: who, where, doing what, the light; one sentence of your own"
+    )
+    shot_type: ShotType = Field(description="Framing")
+    camera: CameraMove = Field(description="Camera movement")
+    mood: str = Field(description="One or two words, e.g. 'tense', 'warm and quiet'")
+
+
+class ShotNotes(_Model):
+    """A model's notes on every shot of a scene, in order."""
+
+    shots: list[ShotNote] = Field(description="One note per shot")
+
+
+class Look(_Model):
+    """What one character or place looks like."""
+
+    name: str = Field(description="The name exactly as listed")
+    look: str = Field(
+        min_length=8, description="What they look like: age, hair, clothes, build (for a place: its look); one sentence"
+    )
+
+
+class Looks(_Model):
+    """A model's descriptions of the characters and places the rules found (`llm.role=annotate`)."""
+
+    characters: list[Look] = Field(description="One entry per listed character")
+    places: list[Look] = Field(default_factory=list, description="One entry per listed place")
 
 
 class ShotList(_Model):

@@ -267,25 +267,6 @@ def coverage(source: str, parts: list[str]) -> float:
     return sum(block.size for block in matcher.get_matching_blocks()) / len(want)
 
 
-def narrate_from_text(plan: ScenePlan, scene: Scene, words_per_minute: float) -> ScenePlan:
-    """Keep a plan's shots (framing, camera, picture) but give them the scene's own sentences as narration,
-    split as evenly as the sentences allow, with durations to match."""
-    sentences = tx.sentences(scene.text) or [scene.text]
-    n = max(1, min(len(plan.shots), len(sentences)))
-    total = sum(len(tx.words(s)) for s in sentences)
-    groups: list[list[str]] = [[] for _ in range(n)]
-    done = 0
-    for s in sentences:  # sentence k goes to the shot whose share of the words it starts in
-        groups[min(n - 1, done * n // max(total, 1))].append(s)
-        done += len(tx.words(s))
-    shots = []
-    for i, (shot, group) in enumerate(zip(plan.shots, groups, strict=False), start=1):
-        narration = " ".join(group)
-        seconds = planned_seconds(narration, words_per_minute)
-        shots.append(shot.model_copy(update={"index": i, "narration": narration, "duration_s": seconds}))
-    return plan.model_copy(update={"shots": [s for s in shots if s.narration]})
-
-
 def leads(story: Story) -> dict[str, str]:
     """The cast, most mentioned first, with their genders: who "she said" means when no one was just named;
     the first-person narrator under the key "I"."""

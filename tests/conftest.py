@@ -17,6 +17,13 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SMALL = ["render.width=320", "render.height=180", "render.fps=12"]  # fast end-to-end runs
 
 
+@pytest.fixture(autouse=True)
+def _own_user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test remembers in the user's cache directory (the LLM servers' structured-output modes) stays
+    in a folder of its own: a test never sees another's state, nor the developer's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("user-cache")))
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"

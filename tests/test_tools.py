@@ -17,6 +17,7 @@ def test_requirements_files_match_pyproject():
     [
         ("engine_overhead.py", ["--items", "20", "--repeat", "1"], "warm (cache hit) per item"),
         ("llm_parallel.py", ["--scenes", "4", "--latency", "0.1"], "speed-up"),
+        ("llm_backends.py", ["--story", "tests/fixtures/one_scene.txt", "--backends", "llamacpp"], "own pictures"),
         ("executor.py", ["--story", "tests/fixtures/one_scene.txt"], "whole run"),
         ("compose.py", ["--width", "320", "--height", "180", "--fps", "12", "--skip-moviepy"], "segments / encode floor"),
         ("edit.py", ["--story", "tests/fixtures/two_scenes.txt", "--shot", "s01_01", *SMALL], "later shots moved: 1 of 1"),

@@ -18,7 +18,7 @@ T = TypeVar("T", bound=BaseModel)
 class LLMService(Protocol):
     limiter: anyio.CapacityLimiter
 
-    async def generate(self, task: str, prompt: str, schema: type[T], context: dict[str, Any]) -> T:
+    async def generate(self, task: str, prompt: str, schema: type[T], context: dict[str, Any], shape: dict | None = None) -> T:
         """Answer `prompt` with an instance of `schema`. `task` and `context` carry the same request as data,
         for backends (like the rule-based planner) that work from structure rather than text."""
 

@@ -7,6 +7,11 @@ breaks, paragraphs and play cues are found as a reader would. The text is cut in
 boundaries. The cast and summary come from the LLM: in one call when the story fits one chunk; otherwise, as
 `summarize` says, map-reduce (a bible and summary per chunk, merged; the summaries reduced to one) or from the
 first chunk alone (`never`, logged as a warning). `always` summarises even a story that fits.
+
+Before any call the budget is checked against the model's context (`llm.check_budget`). A model's bible loses
+cast members the story never names and copied descriptions (storyforge.annotations). With `llm.role=annotate`
+the rules find the cast and places and the model is asked only their looks, by exactly those names; summaries
+are the rules' too.
 """
 
 from __future__ import annotations
@@ -16,18 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from storyforge import rules
+from storyforge import annotations, rules
 from storyforge import text as tx
 from storyforge.engine.contract import Params, RunContext, Stage, gather
-from storyforge.errors import StoryforgeError
-from storyforge.models import Character, Chunk, Section, Story, StoryBible, StoryInput, Summary
+from storyforge.errors import LLMOutputError, StoryforgeError
+from storyforge.models import Character, Chunk, Looks, Section, Story, StoryBible, StoryInput, Summary
 from storyforge.reading import cast, structure
 
 
 class Ingest(Stage):
     version = "2"  # 2: structure detection (front matter, chapters with subtitles, indented paragraphs, cues)
     uses = ("llm",)
-    prompts = ("story_bible", "summarize")
+    prompts = ("story_bible", "summarize", "story_looks")
     export = "story.json"
 
     class Params(Params):
@@ -48,6 +53,7 @@ class Ingest(Stage):
         title = doc.title or Path(source.source).stem.replace("_", " ").title()
         language = self.params.language or tx.language(body)
         budget = self.llm.params.context_budget
+        await self.llm.check_budget()  # before any call: a budget the model cannot read is a configuration error
         chunks = await self._chunks(sections, budget)
         cues = list(dict.fromkeys(doc.cues.values()))  # a play's cast
         story = Story(title=title, author=doc.author, sources=doc.sources, text=body, language=language,
@@ -84,14 +90,32 @@ class Ingest(Stage):
         }
 
     async def _bible(self, ctx: RunContext, title: str, text: str, language: str, cues: list[str]) -> StoryBible:
+        context = {"title": title, "text": text, "language": language, "cues": cues}
+        if self.llm.params.role == "annotate":  # the rules find who and where; the model says what they look like
+            bible = rules.story_bible(**context)
+            if not bible.characters and not bible.locations:
+                return bible
+            prompt = ctx.prompts.render(
+                "story_looks", title=title, text=text, language=language, characters=[c.name for c in bible.characters],
+                places=[p.name for p in bible.locations], schema=Looks.model_json_schema(),
+            )  # fmt: skip
+            shape = annotations.looks_shape([c.name for c in bible.characters], [p.name for p in bible.locations])
+            try:
+                looks = await self.llm.generate("story_looks", prompt, Looks, {**context, "bible": bible}, shape)
+            except LLMOutputError as exc:  # the rules' looks stay; the run goes on
+                ctx.log.warning("story_looks: %s The rules' descriptions stay.", exc.problem)
+                return bible
+            return annotations.apply_looks(bible, looks, prompt.replace(text, ""))[0]  # a story sentence is a fair look
         prompt = ctx.prompts.render(
             "story_bible", title=title, text=text, language=language, schema=StoryBible.model_json_schema()
         )
-        context = {"title": title, "text": text, "language": language, "cues": cues}
-        return await self.llm.generate("story_bible", prompt, StoryBible, context)
+        bible = await self.llm.generate("story_bible", prompt, StoryBible, context)
+        return annotations.clean_bible(bible, text)
 
     async def _reduce(self, ctx: RunContext, title: str, summaries: list[str], budget: int) -> str:
         """Summaries of consecutive parts -> one, in as many rounds as the budget needs."""
+        if self.llm.params.role == "annotate" and len(summaries) > 1:  # the model retells nothing
+            return rules.summarize(" ".join(summaries))
         while len(summaries) > 1:
             sizes = await self.llm.count_tokens(summaries)
             groups = pack(list(zip(summaries, sizes, strict=True)), budget)

@@ -4,7 +4,7 @@ that fits the context budget), run concurrently under the LLM's limiter and merg
 A model may drop or rewrite part of the text (a 135M model drops most of it). Each chunk's scenes must
 reproduce at least `min_coverage` of its words, in order; below that, `on_low_coverage` decides: `fallback`
 splits that chunk by rules (logged, and recorded in the manifest), `fail` stops with a clear error, `accept`
-keeps the model's answer.
+keeps the model's answer. With `llm.role=annotate` the model is not asked: the rules split the story.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class SplitScenes(Stage):
         part = story if len(chunks) == 1 else story.model_copy(update={"text": chunks[i].text, "sections": chunks[i].sections})
         previously = " ".join(c.summary for c in chunks[:i] if c.summary)
         p = self.params
+        if self.llm.params.role == "annotate":  # scenes keep the story's own words: cut by rules, no call
+            return rules.split_scenes(part, p.target_words).scenes, 1.0, False
         prompt = ctx.prompts.render(
             "split_scenes", story=part.model_dump(), target_words=p.target_words, previously=previously,
             schema=SceneList.model_json_schema(),

