@@ -17,11 +17,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SMALL = ["render.width=320", "render.height=180", "render.fps=12"]  # fast end-to-end runs
 
 
-@pytest.fixture(autouse=True)
-def _own_user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a test remembers in the user's cache directory (the LLM servers' structured-output modes) stays
-    in a folder of its own: a test never sees another's state, nor the developer's."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("user-cache")))
+@pytest.fixture(autouse=True, scope="session")
+def _own_user_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The user's cache directory (default cache, remembered LLM server modes) is one folder for the whole
+    session: tests share it as a user's runs do, and never read or write the developer's own."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 @pytest.fixture
