@@ -180,9 +180,7 @@ def plan_shots(story: Story, scene: Scene, shot_words: int, words_per_minute: fl
         narration = " ".join(group)
         who = present(story, narration)
         shot_type = shot_type_for(i, narration, who)
-        where = f" at {scene.location}" if scene.location else ""
-        visual = max(group, key=lambda s: len(_LOOKS.findall(s)) * 40 + min(len(s), 200) - 100 * bool(_QUOTES.search(s)))
-        description = f"{shot_type.value.replace('_', ' ').capitalize()}{where}: {_clip(visual, 220)}"
+        description = picture(group, shot_type, scene.location)
         shots.append(
             Shot(
                 scene_index=scene.index,
@@ -196,6 +194,14 @@ def plan_shots(story: Story, scene: Scene, shot_words: int, words_per_minute: fl
             )
         )
     return ScenePlan(scene_index=scene.index, shots=shots)
+
+
+def picture(sentences: list[str], shot_type: ShotType, location: str = "") -> str:
+    """What a shot over these sentences shows: its framing, the place, and the sentence that says most about
+    how things look (not a line of dialogue where there is another)."""
+    where = f" at {location}" if location else ""
+    visual = max(sentences, key=lambda s: len(_LOOKS.findall(s)) * 40 + min(len(s), 200) - 100 * bool(_QUOTES.search(s)))
+    return f"{shot_type.value.replace('_', ' ').capitalize()}{where}: {_clip(visual, 220)}"
 
 
 def planned_seconds(narration: str, words_per_minute: float) -> float:

@@ -95,11 +95,10 @@ class Ingest(Stage):
             bible = rules.story_bible(**context)
             if not bible.characters and not bible.locations:
                 return bible
-            prompt = ctx.prompts.render(
-                "story_looks", title=title, text=text, language=language, characters=[c.name for c in bible.characters],
-                places=[p.name for p in bible.locations], schema=Looks.model_json_schema(),
-            )  # fmt: skip
-            shape = annotations.looks_shape([c.name for c in bible.characters], [p.name for p in bible.locations])
+            names, places = [c.name for c in bible.characters], [p.name for p in bible.locations]
+            prompt = ctx.prompts.render("story_looks", title=title, text=text, language=language, characters=names,
+                                        places=places, schema=Looks.model_json_schema())  # fmt: skip
+            shape = annotations.looks_shape(names, places)
             try:
                 looks = await self.llm.generate("story_looks", prompt, Looks, {**context, "bible": bible}, shape)
             except LLMOutputError as exc:  # the rules' looks stay; the run goes on

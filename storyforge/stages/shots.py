@@ -72,7 +72,7 @@ class PlanShots(Stage):
                 plan, repair = rules.plan_shots(story, scene, p.shot_words, wpm), "shots planned by rules"
             ctx.log.warning("plan_shots %s: the model's shots narrate %.0f%% of the scene; %s.", scene.id, cov * 100, repair)
         else:
-            plan = _own_pictures(plan, story, scene, prompt, p.shot_words, wpm)
+            plan = _own_pictures(plan, scene, prompt)
         return self._finish(plan, scene, story, {"coverage": round(cov, 3), "repair": repair})
 
     async def _annotate(self, ctx: RunContext, story: Story, scene: Scene, context: dict) -> ScenePlan:
@@ -134,7 +134,7 @@ def _pictures_onto(planned: ScenePlan, answer: ScenePlan, prompt: str) -> SceneP
     return planned.model_copy(update={"shots": shots})
 
 
-def _own_pictures(plan: ScenePlan, story: Story, scene: Scene, prompt: str, shot_words: int, wpm: float) -> ScenePlan:
+def _own_pictures(plan: ScenePlan, scene: Scene, prompt: str) -> ScenePlan:
     """Pictures the model copied (from the schema or the prompt) are replaced by the rules' picture for the same
     words; the model's framing stays."""
     junk = _junk(plan, prompt)
@@ -142,7 +142,6 @@ def _own_pictures(plan: ScenePlan, story: Story, scene: Scene, prompt: str, shot
         return plan
     shots = [s.model_copy() for s in plan.shots]
     for i in (i for i, bad in enumerate(junk) if bad):
-        one = scene.model_copy(update={"text": shots[i].narration})
-        drawn = rules.plan_shots(story, one, shot_words=10**6, words_per_minute=wpm).shots
-        shots[i].description = drawn[0].description if drawn else shots[i].narration[:220]
+        shots[i].description = rules.picture(tx.sentences(shots[i].narration) or [shots[i].narration], shots[i].shot_type,
+                                             scene.location)  # fmt: skip
     return plan.model_copy(update={"shots": shots})

@@ -23,7 +23,7 @@ from storyforge.engine.contract import knob
 from storyforge.errors import ConfigError
 from storyforge.models import ModelProvider
 from storyforge.services.llm.base import LLMBackend, Reply, packaged_gguf
-from storyforge.services.llm.structured import gbnf, pattern
+from storyforge.services.llm.structured import grammar
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ class LlamaCppLLM(LLMBackend):
         from llama_cpp import LlamaGrammar
 
         p = self.params
-        grammar = gbnf(pattern(shape, p.output_format, p.max_string_chars, p.max_items))
-        if grammar not in self._grammars:
-            self._grammars[grammar] = LlamaGrammar.from_string(grammar, verbose=False)
-        return self._grammars[grammar]
+        text = grammar(shape, p.output_format, p.max_string_chars, p.max_items)
+        if text not in self._grammars:
+            self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
+        return self._grammars[text]
 
     def _complete(self, messages: list[dict[str, str]], shape: dict) -> Reply:
         p = self.params

@@ -19,6 +19,7 @@ itself on a one-request-at-a-time server. The context is asked of the server whe
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -63,6 +64,7 @@ class OpenAILLM(LLMBackend):
         self._client = None
         self._modes: dict[str, str] = {}  # format -> the mode this server and model took, this run
         self._dropped: set[tuple[str, str]] = set()  # (format, mode) refused or ignored by this server, this run
+        self._saved: dict[str, str] = {}  # format -> the mode written to the memory file, this run
         self._window: int | bool | None = False  # False: not asked yet
         if self.params.json_schema is False and self.params.structured == "auto":
             self.params.structured = "prompt"
@@ -78,11 +80,16 @@ class OpenAILLM(LLMBackend):
     def answer_tokens(self) -> int:
         return self.params.max_tokens
 
+    @functools.cached_property
     def _memory(self) -> ModeMemory:
         import platformdirs
 
         folder = Path(self.params.state_dir).expanduser() if self.params.state_dir else None
         return ModeMemory((folder or Path(platformdirs.user_cache_dir("storyforge"))) / "llm_modes.json")
+
+    @property
+    def _api_key(self) -> str:
+        return os.environ.get(self.params.api_key_env) or "not-needed"
 
     def _memory_key(self, fmt: str) -> str:
         return f"{self.base_url.rstrip('/')} {self.params.model} {fmt}"
@@ -95,7 +102,7 @@ class OpenAILLM(LLMBackend):
                 raise ConfigError("llm=openai needs the openai SDK.", "pip install 'storyforge[llm]'.") from exc
             self._client = AsyncOpenAI(
                 base_url=self.base_url,
-                api_key=os.environ.get(self.params.api_key_env) or "not-needed",
+                api_key=self._api_key,
                 timeout=self.params.timeout_s,
                 max_retries=0,  # retried here, where a timeout is told from a busy server
             )
@@ -112,7 +119,7 @@ class OpenAILLM(LLMBackend):
         import httpx
 
         base = self.base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {os.environ.get(self.params.api_key_env) or 'not-needed'}"}
+        headers = {"Authorization": f"Bearer {self._api_key}"}
         async with httpx.AsyncClient(timeout=10, headers=headers) as http:
             for url in (f"{base}/models", f"{base.removesuffix('/v1')}/props"):
                 try:
@@ -138,7 +145,7 @@ class OpenAILLM(LLMBackend):
                     f"{p.structured} ({refusal}).",
                     "set llm.structured=auto to find the form it takes, or name another one.",
                 ) from refusal
-        known = self._modes.get(fmt) or self._memory().get(self._memory_key(fmt))
+        known = self._modes.get(fmt) or self._memory.get(self._memory_key(fmt))
         order = [m for m in modes(fmt) if (fmt, m) not in self._dropped]
         if known in order:
             order.remove(known)
@@ -161,8 +168,9 @@ class OpenAILLM(LLMBackend):
         fmt = self.params.output_format
         if self.params.structured != "auto" or not reply.mode:
             return
-        if valid:
-            self._memory().put(self._memory_key(fmt), reply.mode)
+        if valid and self._saved.get(fmt) != reply.mode:  # the file is read and written once per form, not per call
+            self._memory.put(self._memory_key(fmt), reply.mode)
+            self._saved[fmt] = reply.mode
         elif not readable and reply.mode in CONSTRAINING and reply.finish_reason != "length":
             log.info("llm: %s answered outside the %s form; trying the next form.", self.base_url, reply.mode)
             self._dropped.add((fmt, reply.mode))

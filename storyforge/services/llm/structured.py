@@ -14,6 +14,7 @@ one pattern serves every engine: outlines' pattern for a JSON schema (`json_rege
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -87,6 +88,17 @@ def pattern(schema: dict, fmt: str, max_chars: int, max_items: int) -> str:
     return json_regex(schema, max_chars, max_items) if fmt == "json" else toon_regex(schema, max_chars, max_items)
 
 
+@functools.lru_cache(maxsize=64)
+def _grammar(spec: str, fmt: str, max_chars: int, max_items: int) -> str:
+    return gbnf(pattern(json.loads(spec), fmt, max_chars, max_items))
+
+
+def grammar(schema: dict, fmt: str, max_chars: int, max_items: int) -> str:
+    """The GBNF grammar for answers to `schema` in `fmt`, made once per schema and caps (every call of a run
+    asks for one of a handful of shapes)."""
+    return _grammar(json.dumps(schema, sort_keys=True), fmt, max_chars, max_items)
+
+
 def request_fields(mode: str, schema_name: str, schema: dict, fmt: str, max_chars: int, max_items: int) -> dict:
     """The chat-request fields that ask for `mode` (top-level fields, and `extra_body` for non-OpenAI ones)."""
     # Bounded answers keep a small model from rambling, but servers turn a schema into a grammar their own way:
@@ -103,7 +115,7 @@ def request_fields(mode: str, schema_name: str, schema: dict, fmt: str, max_char
     if mode == "guided_regex":
         return {"extra_body": {"guided_regex": pattern(schema, fmt, max_chars, max_items)}}
     if mode == "grammar":
-        return {"extra_body": {"grammar": gbnf(pattern(schema, fmt, max_chars, max_items))}}
+        return {"extra_body": {"grammar": grammar(schema, fmt, max_chars, max_items)}}
     return {}
 
 
