@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # storygen, also in th
 from storygen import generate
 
 COMPOSITION = ("compose", "segments", "mix", "film")
-PLAN_ONLY = [f"~stages.{s}" for s in ("visuals", "narration", "music", *COMPOSITION)]
+PLAN_ONLY = [f"~stages.{s}" for s in ("portraits", "visuals", "identity", "narration", "music", *COMPOSITION)]
 RSS_TARGET_MB = 1.5 * 1024
 LINEAR_TARGET = 1.25
 

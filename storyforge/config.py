@@ -88,7 +88,7 @@ def pinned_profile(overrides: list[str]) -> str | None:
 
 # Keys under these are validated by the stage's or service's own Params (unknown keys are errors that name
 # the class), so a parameter that the YAML does not list can be set without Hydra's `++`.
-VALIDATED = ("llm.", "video.", "audio.tts.", "audio.music.", "compositor.", "stages.", "executor.")
+VALIDATED = ("llm.", "video.", "audio.tts.", "audio.music.", "compositor.", "stages.", "executor.", "cast.")
 
 
 def expand_overrides(overrides: list[str]) -> list[str]:

@@ -7,6 +7,8 @@ over (`for_each`) expose it through `fan_out()`.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -111,6 +113,23 @@ class Character(_Model):
         "",
         description="Dialogue voice chosen for them (one of the TTS backend's), '' for the cast order's (not asked of the model)",
     )
+    image: SkipJsonSchema[Artifact | None] = Field(
+        None,
+        description="A picture the user gave for them (cast.<name>.image): their portrait (not asked of the model)",
+        exclude_if=lambda image: image is None,  # unset: a story dumps (and is keyed) as before the cast sheet
+    )
+
+    @property
+    def id(self) -> str:
+        """The name as a file and item name: lower case, runs of anything but letters and digits as '_'."""
+        return character_id(self.name)
+
+
+def character_id(name: str) -> str:
+    """`Elizabeth Bennet` -> `elizabeth_bennet`: letters (with their marks) and digits of any script kept, any run
+    of other characters one `_`. How `cast.<name>` and the cast sheet's files name a character."""
+    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else "_" for c in name.casefold())
+    return re.sub(r"_+", "_", kept).strip("_") or "unnamed"
 
 
 class Location(_Model):
@@ -175,6 +194,10 @@ class Story(_Model):
     narrator: str = Field(
         "", description="Who tells a first-person story: a cast name, 'I' when unnamed, '' for a story told in the third person"
     )
+
+    def fan_out(self) -> list[Character]:
+        """A stage that fans out over the story goes character by character (the cast sheet)."""
+        return self.characters
 
 
 class Scene(_Model):
@@ -348,6 +371,39 @@ class ShotVisual(_Model):
     shot_id: str = Field(description="Id of the shot, e.g. 's01_03'")
     media: Artifact = Field(description="A PNG still or an MP4 clip")
     is_clip: bool = Field(False, description="True when media is a moving clip rather than a still")
+    conditioned_on: list[str] = Field(
+        default_factory=list,
+        description="Characters whose cast-sheet portraits the picture was drawn from (identity)",
+        exclude_if=lambda names: not names,  # none: dumps (and keys downstream) as before the cast sheet
+    )
+
+
+class Portrait(_Model):
+    """One character's reference pictures on the cast sheet: what identity conditioning draws them from."""
+
+    name: str = Field(description="The character's name, as in story.json")
+    front: Artifact = Field(description="Head and shoulders, front view (PNG)")
+    full_body: Artifact | None = Field(None, description="Head to toe, when the cast stage draws full-body views")
+    source: Literal["drawn", "user"] = Field("drawn", description="drawn by the keyframe model, or the user's own picture")
+
+
+class CharacterIdentity(_Model):
+    """How alike one character looks across the shots that show them, measured with an image encoder."""
+
+    name: str = Field(description="The character's name")
+    shots: list[str] = Field(description="Ids of the shots that show them")
+    similarity: float | None = Field(
+        None, description="Mean pairwise cosine similarity of the pictures' embeddings (None: fewer than two shots)"
+    )
+    to_portrait: float | None = Field(None, description="Mean cosine similarity of each picture to their portrait")
+
+
+class IdentityFigures(_Model):
+    """Identity figures per character; empty when the video backend has no image encoder to measure with."""
+
+    encoder: str = Field("", description="The image encoder the figures come from; '' when none was available")
+    conditioned: bool = Field(False, description="True when the pictures were drawn with identity conditioning")
+    characters: list[CharacterIdentity] = Field(default_factory=list, description="One entry per character shown")
 
 
 class SpokenLine(Utterance):

@@ -1,6 +1,8 @@
 """Quality figures every run's manifest carries, so experiments can be compared on more than speed:
 loudness of the final mix, ducking depth, how far subtitles sit from the narration, how much of the story is
-narrated, and whether every character named in a shot's narration is in its picture prompt.
+narrated, whether every character named in a shot's narration is in its picture prompt, and how alike each
+character looks from shot to shot (storyforge/stages/identity.py measures it with the video backend's image
+encoder; `identity_similarity` is the mean over characters, `identity_by_character` has each one's figures).
 
 The ducking depth is measured, not read from the config: a compositor that mixes music keeps `ducking.wav`
 (`DUCKING_WAV`) among the video's extras, a stereo WAV whose left channel is the music as it went into the
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from storyforge import rules
-from storyforge.models import ShotList, Story, Video
+from storyforge.models import IdentityFigures, ShotList, Story, Video
 
 log = logging.getLogger("storyforge")
 
@@ -29,11 +31,14 @@ def _first(values: list[Any], kind: type) -> Any:
     return next((v for v in values if isinstance(v, kind)), None)
 
 
-def quality_figures(outputs: list[Any], run_dir: Path) -> dict[str, float | None]:
+def quality_figures(outputs: list[Any], run_dir: Path) -> dict[str, Any]:
     """The figures the outputs allow (a recipe without a video has no loudness; one without music, no ducking
     depth). Every figure is measured from the outputs."""
     story, shots, video = _first(outputs, Story), _first(outputs, ShotList), _first(outputs, Video)
-    figures: dict[str, float | None] = {}
+    figures: dict[str, Any] = {}
+    identity = _first(outputs, IdentityFigures)
+    if identity is not None and identity.encoder:
+        figures |= identity_figures(identity)
     if story is not None and shots is not None:
         figures["story_narrated"] = round(rules.coverage(story.text, [s.narration for s in shots.shots]), 4)
         named = [(s, set(rules.present(story, s.narration))) for s in shots.shots]
@@ -56,6 +61,21 @@ def quality_figures(outputs: list[Any], run_dir: Path) -> dict[str, float | None
             except FFmpegError as exc:
                 log.warning("could not measure the loudness of %s: %s", mp4.name, exc)
     return figures
+
+
+def identity_figures(identity: IdentityFigures) -> dict[str, Any]:
+    """The identity figures: means over the characters that have them, and each character's."""
+    pairs = [c.similarity for c in identity.characters if c.similarity is not None]
+    to_portrait = [c.to_portrait for c in identity.characters if c.to_portrait is not None]
+    each = {
+        c.name: {"similarity": c.similarity, "to_portrait": c.to_portrait, "shots": len(c.shots)} for c in identity.characters
+    }
+    return {
+        "identity_similarity": round(sum(pairs) / len(pairs), 4) if pairs else None,
+        "identity_to_portrait": round(sum(to_portrait) / len(to_portrait), 4) if to_portrait else None,
+        "identity_conditioned": identity.conditioned,
+        "identity_by_character": each,
+    }
 
 
 def subtitle_offset(video: Video) -> float:

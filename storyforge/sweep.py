@@ -1,6 +1,7 @@
 """A Hydra callback that writes one report at the end of a multirun: `sweep.csv`, `sweep.md` and `sweep.html` in
 the sweep directory, a row per job with its overrides, per-stage seconds, hits and misses, token counts and the
-quality figures from its manifest; the HTML shows each job's storyboard and plays its video."""
+quality figures from its manifest (identity similarity with a column per character); the HTML shows each job's
+cast sheet and storyboard and plays its video."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ def job_row(job_dir: Path) -> dict[str, Any]:
         "seconds": manifest["seconds"],
         "prompt_tokens": sum(c.get("prompt_tokens", 0) for c in calls),
         "completion_tokens": sum(c.get("completion_tokens", 0) for c in calls),
-        **manifest.get("quality", {}),
+        **{k: v for k, v in manifest.get("quality", {}).items() if not isinstance(v, dict)},
     }
+    for name, figures in (manifest.get("quality", {}).get("identity_by_character") or {}).items():
+        row[f"identity:{name}"] = figures.get("similarity")  # a column per character: how alike they look
     for name, stage in manifest["stages"].items():
         row |= {f"{name}_s": stage["seconds"], f"{name}_hits": stage["hits"], f"{name}_misses": stage["misses"]}
     return row
@@ -73,11 +76,14 @@ def _html(sweep_dir: Path, jobs: list[Path], rows: list[dict], columns: list[str
     cards = []
     for job, row in zip(jobs, rows, strict=True):
         thumbs = "".join(f'<img src="{job.name}/shots/{p.name}" title="{p.stem}">' for p in sorted((job / "shots").glob("*.png")))
+        cast = "".join(
+            f'<img class="cast" src="{job.name}/cast/{p.name}" title="{p.stem}">' for p in sorted((job / "cast").glob("*.png"))
+        )
         video = f'<video src="{job.name}/final.mp4" controls preload="metadata"></video>' if (job / "final.mp4").is_file() else ""
         cards.append(f"<section><h2>job {job.name}: {html.escape(row['overrides'] or '(defaults)')}</h2>{video}"
-                     f'<div class="thumbs">{thumbs}</div></section>')  # fmt: skip
+                     f'<div class="thumbs">{cast}</div><div class="thumbs">{thumbs}</div></section>')  # fmt: skip
     style = ("body{font:14px system-ui;margin:1.5rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-             "padding:2px 6px}video{width:480px}.thumbs img{width:120px;margin:2px}")  # fmt: skip
+             "padding:2px 6px}video{width:480px}.thumbs img{width:120px;margin:2px}.thumbs img.cast{width:auto;height:120px}")  # fmt: skip
     return (f"<!doctype html><meta charset=utf-8><title>sweep {html.escape(sweep_dir.name)}</title><style>{style}</style>"
             f"<h1>Sweep {html.escape(str(sweep_dir))}</h1><table><tr>{head}</tr>{body}</table>{''.join(cards)}")  # fmt: skip
 

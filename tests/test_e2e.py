@@ -64,10 +64,12 @@ def test_editing_one_shot_reruns_only_that_shot_its_transitions_and_the_join(run
         "story": 0,
         "scenes": 0,
         "cast": 0,
+        "portraits": 0,  # the cast sheet is drawn from the cast, not the shots
         "plan": 0,
         "music": 0,
         "shots": 1,
         "visuals": 1,
+        "identity": 1,  # measured again over the new picture (a storyboard has nothing to measure: no encoder)
         "narration": 0,
         "compose": 1,  # the edit as data: cheap
         "segments": 3,

@@ -178,6 +178,7 @@ class CastMember(BaseModel):
     description: str
     voice: str = Field(description="The dialogue voice chosen for them, '' for the cast order's")
     shots: list[str] = Field(description="Shots that show them")
+    portrait: str | None = Field(None, description="Their cast-sheet portrait (an artifact URL), once it is drawn")
 
 
 class Cast(BaseModel):

@@ -39,6 +39,7 @@ from storyforge.api.schemas import (
 )
 from storyforge.api.store import JobStore
 from storyforge.engine.cache import digest
+from storyforge.models import character_id
 
 SHOT_STAGE, CAST_STAGE = "storyforge.stages.edits.ApplyShotEdits", "storyforge.stages.cast.ApplyCastEdits"
 PICTURES, VOICES = "storyforge.stages.visuals.RenderShot", "storyforge.stages.narration.Narrate"
@@ -329,11 +330,13 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
         config = json.loads(row["config"])
         shots, story = planned(row)
         edits = edits_of(config).cast
-        members = []
+        members, folder = [], run_dir(row)
         for c in story.get("characters", []):
             look = {**c, **edits.get(c["name"], {})}
+            card = f"cast/{character_id(c['name'])}.png"
             members.append(CastMember(name=c["name"], description=look.get("description", ""), voice=look.get("voice", ""),
-                                      shots=[shot_id(s) for s in shots if c["name"] in s.get("characters", [])]))  # fmt: skip
+                                      shots=[shot_id(s) for s in shots if c["name"] in s.get("characters", [])],
+                                      portrait=f"/v1/jobs/{row['id']}/artifacts/{card}" if (folder / card).is_file() else None))  # fmt: skip
         return Cast(characters=members, voices=voices_of(config))
 
     @app.get("/v1/jobs/{job_id}/chapters.vtt", response_class=Response,

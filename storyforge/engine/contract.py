@@ -174,7 +174,18 @@ class Stage(ABC):
     def key_view(self, inputs: dict[str, BaseModel]) -> dict[str, Any]:
         """Per item, a narrower view of some inputs for the cache key than `reads` can say (e.g. only the characters
         this shot shows, so editing one character redraws only their shots). Inputs left out are keyed by `reads`,
-        or whole. What run() reads must all be in the view."""
+        or whole; an input whose view is None is not part of the key at all (an input the output does not depend
+        on in this configuration). What run() reads must all be in the view."""
+        return {}
+
+    def service_key(self, name: str, fingerprint: dict) -> dict:
+        """The part of service `name`'s fingerprint this stage's output depends on (e.g. portraits: only what the
+        keyframe model draws with, not the clip settings). The whole fingerprint by default."""
+        return fingerprint
+
+    def key_extra(self) -> dict[str, Any]:
+        """What the output depends on besides params, inputs and services, for every item: e.g. the digests of
+        files the params name, so a file replaced at the same path is seen. {} (the default): nothing."""
         return {}
 
     def chain(self) -> str | None:

@@ -21,7 +21,7 @@ from storyforge.engine.contract import Service, Stage
 from storyforge.errors import ConfigError
 
 SOURCE = "source"  # the built-in input every graph starts from: the StoryInput
-RESERVED = ("_target_", "needs", "for_each")
+RESERVED = ("_target_", "needs", "for_each", "after")
 # service name a stage `uses` -> where its config sits in the composed config
 SERVICE_KEYS = {"llm": "llm", "video": "video", "tts": "audio.tts", "music": "audio.music", "compositor": "compositor"}
 
@@ -36,6 +36,7 @@ class Node:
     needs: dict[str, str]  # run() parameter -> upstream stage name
     for_each: str | None  # upstream stage whose items this stage fans out over
     output: type[BaseModel]
+    after: tuple[str, ...] = ()  # stages that must finish first, for order only (not inputs, not in the key)
 
 
 @dataclass
@@ -81,9 +82,12 @@ def _needs(name: str, spec: Mapping) -> tuple[dict[str, str], str | None]:
 
 
 def _check_signature(name: str, cls: type[Stage], needs: dict[str, str]) -> type[BaseModel]:
-    # `previous` is given by the engine to chained stages (Stage.chain), never by the recipe
-    params = [p for p in inspect.signature(cls.run).parameters if p not in ("self", "ctx", "previous")]
-    if set(params) != set(needs):
+    # `previous` is given by the engine to chained stages (Stage.chain), never by the recipe; an input with a
+    # default (RenderShot's `portraits`) may be left out by a recipe without that stage
+    signature = inspect.signature(cls.run).parameters
+    params = [p for p in signature if p not in ("self", "ctx", "previous")]
+    required = {p for p in params if signature[p].default is inspect.Parameter.empty}
+    if not required <= set(needs) <= set(params):
         raise ConfigError(
             f"stages.{name}.needs gives inputs {sorted(needs)} but {cls.__name__}.run takes {sorted(params)}.",
             f"list the stages it needs as {{param: stage}}, e.g. needs: {{{', '.join(f'{p}: <stage>' for p in params)}}}.",
@@ -134,6 +138,12 @@ def build_graph(stages_cfg: Mapping[str, Any], services_cfg: Mapping[str, Any]) 
                     f"use one of {sorted([SOURCE, *stages_cfg])}.",
                 )
         output = _check_signature(name, cls, needs)
+        after = spec.get("after") or ()
+        after = (after,) if isinstance(after, str) else tuple(after)
+        if unknown := [a for a in after if a not in stages_cfg]:
+            raise ConfigError(
+                f"stages.{name}.after names {unknown}, not stages of this recipe.", f"use some of {sorted(stages_cfg)}."
+            )
         try:
             params = cls.Params(**{k: v for k, v in spec.items() if k not in RESERVED})
         except ValidationError as exc:
@@ -141,9 +151,11 @@ def build_graph(stages_cfg: Mapping[str, Any], services_cfg: Mapping[str, Any]) 
                 f"invalid stage params: {format_validation(exc, f'stages.{name}')}.", "fix or remove those keys."
             ) from exc
         injected = {use: _service(use, name, services_cfg, services) for use in cls.uses}
-        nodes[name] = Node(name, spec["_target_"], cls(params, injected), needs, for_each, output)
+        nodes[name] = Node(name, spec["_target_"], cls(params, injected), needs, for_each, output, after)
 
-    sorter = graphlib.TopologicalSorter({n: [u for u in node.needs.values() if u != SOURCE] for n, node in nodes.items()})
+    sorter = graphlib.TopologicalSorter(
+        {n: [u for u in node.needs.values() if u != SOURCE] + list(node.after) for n, node in nodes.items()}
+    )
     try:
         order = list(sorter.static_order())
     except graphlib.CycleError as exc:

@@ -121,8 +121,9 @@ def base_payload(node: Node, fingerprints: dict[str, dict], prompts: PromptSet) 
         "target": node.target,
         "version": stage.version,
         "params": key_params(node.stage.params),
-        "services": {use: fingerprints[use] for use in stage.uses},
+        "services": {use: node.stage.service_key(use, fingerprints[use]) for use in stage.uses},
         "prompts": {name: prompts.source(name) for name in stage.prompts},
+        **({"extra": extra} if (extra := node.stage.key_extra()) else {}),
     }
 
 
@@ -147,7 +148,7 @@ def input_digests(node: Node, inputs: dict[str, Output]) -> dict[str, str]:
     return {
         p: digest(views[p]) if p in views else
         digest(o.value.model_dump(mode="json", include=include(reads[p]))) if p in reads else o.digest
-        for p, o in inputs.items()
+        for p, o in inputs.items() if p not in views or views[p] is not None
     }  # fmt: skip
 
 
@@ -184,7 +185,7 @@ class Runner:
         fingerprints = {name: svc.fingerprint() for name, svc in self.graph.services.items()}
 
         async def run_node(node: Node) -> None:
-            for upstream in node.needs.values():
+            for upstream in [*node.needs.values(), *node.after]:
                 if upstream != SOURCE:
                     await done[upstream].wait()
             results[node.name] = await self._run_stage(node, results, fingerprints)
@@ -223,10 +224,14 @@ class Runner:
         else:
             param = next(p for p, u in node.needs.items() if u == node.for_each)
             items = items_of(results[node.for_each].value)
-            units = [
-                (getattr(item, "id", None) or f"{i + 1:04d}", {**fixed, param: Output(item, digest(dump(item)))})
-                for i, item in enumerate(items)
-            ]
+            names: dict[str, int] = {}
+            units = []
+            for i, item in enumerate(items):  # two items with one id (two names that read alike) get their own
+                name = getattr(item, "id", None) or f"{i + 1:04d}"
+                names[name] = names.get(name, 0) + 1
+                units.append(
+                    (name if names[name] == 1 else f"{name}_{names[name]}", {**fixed, param: Output(item, digest(dump(item)))})
+                )
         bases = [base] * len(units)
         if node.for_each is not None:  # off the event loop: a service may look at files (fonts) to answer
             bases = await anyio.to_thread.run_sync(lambda: [item_base(node, base, inputs[param].value) for _, inputs in units])

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -24,13 +24,24 @@ class LLMService(Protocol):
 
 
 class VideoService(Protocol):
+    conditions_on_cast: bool  # True when render() draws from `references` (a new portrait then redraws the shot)
+
     async def render(
         self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path, previous: Path | None = None,
         continuity: str = "none",
         cast: Sequence[Character] = (),
+        references: Mapping[str, Path] | None = None,
     ) -> Path:  # fmt: skip
         """Draw one shot (a still or a clip) to `out` with the suffix it chooses; return the file's path.
-        `previous` is the picture of the shot before it in the scene when the recipe asks for `continuity`; `cast` the characters it shows, as the story's cast describes them."""
+        `previous` is the picture of the shot before it in the scene when the recipe asks for `continuity`; `cast`
+        the characters it shows, as the story's cast describes them; `references` their cast-sheet pictures by name."""
+
+    async def portrait(self, character: Character, prompt: str, seed: int, out: Path, view: str = "front") -> Path:
+        """Draw one character's reference picture (`view`: front | full_body) to `out` with the suffix it chooses."""
+
+    async def embed(self, images: Sequence[Path]) -> list[list[float]] | None:
+        """An image embedding per picture (a still, or a clip's first frame) for identity figures; None when the
+        backend has no image encoder."""
 
 
 class TTSService(Protocol):

@@ -74,3 +74,13 @@ def test_inputs_must_match_the_run_signature():
 def test_an_empty_recipe_is_an_error():
     with pytest.raises(ConfigError, match="defines no stages"):
         build_graph({}, LLM)
+
+
+def test_after_orders_stages_without_inputs_and_names_unknown_ones():
+    cast = {"_target_": "storyforge.stages.cast.ApplyCastEdits", "needs": ["story"]}
+    graph = build_graph(stages(cast={**cast, "after": ["scenes"]}), LLM)
+    assert graph.nodes["cast"].after == ("scenes",) and graph.order.index("cast") > graph.order.index("scenes")
+    with pytest.raises(ConfigError, match=r"stages.cast.after names \['nowhere'\]"):
+        build_graph(stages(cast={**cast, "after": "nowhere"}), LLM)
+    with pytest.raises(ConfigError, match="cycle"):
+        build_graph(stages(cast={**cast, "after": ["cast"]}), LLM)

@@ -44,7 +44,7 @@ def test_ray_executor_matches_the_local_executor_and_resumes_from_its_cache(tmp_
     for name, stage in remote.stages.items():
         assert [i.output for i in stage.items] == [i.output for i in local.stages[name].items], name
         workers = {i.worker for i in stage.items}
-        if name in ("plan", "visuals", "narration", "segments"):  # for_each stages: Ray actors, other processes
+        if name in ("portraits", "plan", "visuals", "narration", "segments"):  # for_each stages: Ray actors, other processes
             assert "local" not in workers and all(int(w.rsplit(":", 1)[1]) != os.getpid() for w in workers), workers
         else:
             assert workers == {"local"}, (name, workers)
@@ -86,7 +86,7 @@ def test_an_error_inside_an_actor_is_the_stages_own_and_finished_items_stay_cach
 
 
 def test_asking_for_more_gpus_than_the_cluster_has_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"stage 'visuals' asks Ray for 1 GPU.*video\.num_gpus=0"):
+    with pytest.raises(ConfigError, match=r"stage 'portraits' asks Ray for 1 GPU.*video\.num_gpus=0"):
         go(tmp_path, "gpu", *RAY, "video.num_gpus=1")
     with pytest.raises(ConfigError, match=r"executor\.stages names \['compose'\]"):
         go(tmp_path, "stages", *RAY, "executor.stages=[compose]")

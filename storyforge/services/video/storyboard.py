@@ -7,13 +7,18 @@ not fit ends in an ellipsis after a whole word. The font is `font` when set, els
 covers the card's text (Latin without accents), else an installed font that does (fontconfig); when none does,
 a warning says which package to install. The font file's digest is part of each card's cache key
 (`item_fingerprint`), so installing a font re-draws the cards it changes.
+
+The cast sheet gets a card per character (`portrait`): the name, a figure in the character's own colour (from
+their name) and their description, so the cast stage and its cache behaviour are visible without a GPU. Shot
+cards do not draw from the portraits (`conditions_on_cast` is false): a new portrait redraws no shot card.
 """
 
 from __future__ import annotations
 
 import colorsys
+import hashlib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ from storyforge.timeline import safe_area
 
 ELLIPSIS = "…"  # ends text that does not fit
 CARD = 2  # the card's layout: bump when a card for the same shot and cast looks different (2: a line per character)
+CAST_CARD = 1  # the cast card's layout: bump when a card for the same character looks different
 PillowFont = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
@@ -90,8 +96,16 @@ def _clusters(text: str) -> list[str]:
     return out
 
 
+def character_colour(name: str) -> tuple[int, int, int]:
+    """A dark colour per character, from their name (the same in every run)."""
+    hue = int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big") / 65536
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.45, 0.3)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
 class StoryboardVideo(Service):
     provider = ModelProvider.procedural
+    conditions_on_cast = False  # shot cards name the cast; they are not drawn from the portraits
 
     class Params(Service.Params):
         max_concurrency: int = knob(2, "Cards drawn at once (CPU-bound: one per core)")
@@ -110,21 +124,72 @@ class StoryboardVideo(Service):
         previous: Path | None = None,
         continuity: str = "none",
         cast: Sequence[Character] = (),
+        references: Mapping[str, Path] | None = None,
     ) -> Path:  # fmt: skip  (cards are drawn from the shot and its cast, not the prompt)
         return await anyio.to_thread.run_sync(self._draw, shot, scene_index, out.with_suffix(".png"), tuple(cast),
                                               limiter=self.limiter)  # fmt: skip
 
+    async def portrait(self, character: Character, prompt: str, seed: int, out: Path, view: str = "front") -> Path:
+        return await anyio.to_thread.run_sync(self._draw_portrait, character, view, out.with_suffix(".png"),
+                                              limiter=self.limiter)  # fmt: skip
+
+    async def embed(self, images: Sequence[Path]) -> list[list[float]] | None:
+        return None  # no image encoder: cards carry no identity to measure
+
     def item_fingerprint(self, item: Any) -> dict:
-        """The font a shot's card is drawn with (it follows the script of the card's text): a font installed or
-        replaced later re-draws the cards it changes."""
-        if not isinstance(item, Shot):
+        """The font a shot's or a character's card is drawn with (it follows the script of the card's text): a font
+        installed or replaced later re-draws the cards it changes."""
+        if isinstance(item, Shot):
+            font, card = self.font(item), CARD
+        elif isinstance(item, Character):
+            font, card = self._font_for([item.name, item.description]), CAST_CARD
+        else:
             return {}
-        font = self.font(item)
-        return {"font_family": font.family, "font_sha256": font.sha256, "card": CARD}
+        return {"font_family": font.family, "font_sha256": font.sha256, "card": card}
 
     def font(self, shot: Shot) -> Font:
         """The font for the card of `shot`: one that covers all of its text (storyforge/media.py `font_for`)."""
-        return font_for("\n".join([*self._texts(shot), ELLIPSIS]), self.params.font, True, "video.font")
+        return self._font_for(self._texts(shot))
+
+    def _font_for(self, texts: Sequence[str]) -> Font:
+        return font_for("\n".join([*texts, ELLIPSIS]), self.params.font, True, "video.font")
+
+    def _draw_portrait(self, character: Character, view: str, out: Path) -> Path:
+        """A cast card: a portrait-shaped card (taller for the full-body view) with a figure in the character's
+        colour, their name, and their description."""
+        side = min(self.params.width, self.params.height)
+        w, h = (side * 3 // 4, side) if view == "front" else (side // 2, side)
+        unit = side / 720
+        colour = character_colour(character.name)
+        light = tuple(min(255, c * 3 + 40) for c in colour)
+        image = Image.new("RGB", (w, h), colour)
+        draw = ImageDraw.Draw(image)
+        font = self._font_for([character.name, character.description])
+        title, small = font.load(max(8, int(40 * unit))), font.load(max(8, int(24 * unit)))
+        cx, figure_h = w // 2, int(h * (0.42 if view == "front" else 0.62))
+        if view == "front":  # head and shoulders
+            r, top = figure_h // 5, int(22 * unit)
+            draw.ellipse([cx - r, top, cx + r, top + 2 * r], fill=light)
+            draw.chord([cx - 2 * r, top + 2 * r, cx + 2 * r, top + 7 * r], 180, 360, fill=light)
+        else:  # head to toe
+            r = figure_h // 10
+            top = int(16 * unit)
+            draw.ellipse([cx - r, top, cx + r, top + 2 * r], fill=light)
+            draw.rounded_rectangle([cx - int(1.6 * r), top + 2 * r, cx + int(1.6 * r), top + 6 * r], radius=r // 2, fill=light)
+            draw.rectangle([cx - int(1.2 * r), top + 6 * r, cx - int(0.2 * r), top + 10 * r], fill=light)
+            draw.rectangle([cx + int(0.2 * r), top + 6 * r, cx + int(1.2 * r), top + 10 * r], fill=light)
+        pad, y = int(20 * unit), figure_h + int(30 * unit)
+        for line in wrap(character.name, title, w - 2 * pad, 2):
+            draw.text((pad, y), line, fill=(250, 220, 120), font=title)
+            y += sum(title.getmetrics()) + int(4 * unit)
+        y += int(8 * unit)
+        line_h = sum(small.getmetrics()) + int(4 * unit)
+        for line in wrap(" ".join(character.description.split()) or "(no description)", small, w - 2 * pad,
+                         max(0, (h - pad - y) // line_h)):  # fmt: skip
+            draw.text((pad, y), line, fill=(235, 235, 225), font=small)
+            y += line_h
+        image.save(out, format="PNG", optimize=False, compress_level=1)
+        return out
 
     @staticmethod
     def _texts(shot: Shot, cast: Sequence[Character] = ()) -> tuple[str, str, str, str]:
