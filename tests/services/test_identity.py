@@ -70,6 +70,30 @@ def test_every_ip_adapter_variant_loads_and_draws_a_shot_from_the_portraits(tiny
 
 
 @needs_diffusers
+def test_sdxl_with_a_plus_adapter_in_sdxl_models_draws_from_two_portraits(tmp_path):
+    from tests.support.tiny_diffusers import tiny_ip_adapter, tiny_sdxl
+
+    xl = tiny_sdxl(tmp_path / "xl")
+    weight = tiny_ip_adapter(tmp_path / "ip-adapter", xl, "plus", subfolder="sdxl_models", family="sdxl")
+    service = DiffusersImage(
+        model=xl,
+        width=64,
+        height=32,
+        steps=2,
+        threads=1,
+        identity="ip_adapter",
+        ip_adapter=str(tmp_path / "ip-adapter"),
+        ip_adapter_weight=weight,
+        image_encoder_folder="image_encoder",
+    )  # fmt: skip  (ip_adapter_subfolder: sdxl_models, the default)
+    anna = anyio.run(lambda: service.portrait(Character(name="Anna"), "a girl", 1, tmp_path / "anna"))
+    tom = anyio.run(lambda: service.portrait(Character(name="Tom"), "a boy", 2, tmp_path / "tom"))
+    pictures = {anyio.run(lambda refs=refs, n=n: service.render(SHOT, 1, "two children", 3, tmp_path / n, references=refs)).read_bytes()
+                for n, refs in (("none", {}), ("anna", {"Anna": anna}), ("both", {"Anna": anna, "Tom": tom}))}  # fmt: skip
+    assert len(pictures) == 3
+
+
+@needs_diffusers
 def test_a_missing_adapter_is_a_config_error_that_names_the_fix(tiny, tmp_path):
     service = DiffusersImage(model=tiny["sd"], width=64, height=32, steps=2, threads=1, identity="ip_adapter",
                              ip_adapter=str(tmp_path / "nowhere"))  # fmt: skip

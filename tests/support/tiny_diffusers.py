@@ -426,7 +426,7 @@ BUILDERS = {"sd": tiny_sd, "ltx": tiny_ltx_i2v, "wan": tiny_wan_i2v, "cogvideox"
 # --------------------------------------------------------------------------- 4. IP-Adapter
 
 
-def tiny_ip_adapter(folder, sd_folder, variant: str = "plain", subfolder: str = "models") -> str:
+def tiny_ip_adapter(folder, sd_folder, variant: str = "plain", subfolder: str = "models", family: str = "sd15") -> str:
     """An IP-Adapter for the tiny SD pipeline in ``sd_folder``, laid out like h94/IP-Adapter: the weights as
     ``<subfolder>/<weight>.safetensors`` with keys in the original (not diffusers') names, ``image_proj.*`` and
     ``ip_adapter.<n>.to_k_ip/to_v_ip`` per cross-attention layer (n = 1, 3, 5, ... as diffusers counts them), and
@@ -480,7 +480,7 @@ def tiny_ip_adapter(folder, sd_folder, variant: str = "plain", subfolder: str = 
             size = blocks[int(name[len("down_blocks.")])]
         layers |= {f"{key_id}.to_k_ip.weight": w(size, cad), f"{key_id}.to_v_ip.weight": w(size, cad)}
         key_id += 2
-    weight = f"ip-adapter{'' if variant == 'plain' else '-' + variant.replace('_', '-')}_sd15.safetensors"
+    weight = f"ip-adapter{'' if variant == 'plain' else '-' + variant.replace('_', '-')}_{family}.safetensors"
     target = os.path.join(str(folder), subfolder)
     os.makedirs(target, exist_ok=True)
     tensors = {f"image_proj.{k}": v.contiguous() for k, v in proj.items()}
@@ -488,3 +488,37 @@ def tiny_ip_adapter(folder, sd_folder, variant: str = "plain", subfolder: str = 
     save_file(tensors, os.path.join(target, weight))
     encoder.save_pretrained(os.path.join(target, "image_encoder"))
     return weight
+
+
+# --------------------------------------------------------------------------- 5. SDXL-style
+
+
+def tiny_sdxl(folder) -> str:
+    """SDXL-shaped text-to-image (as diffusers' SDXL tests build it): a UNet with text-time added conditions and
+    two CLIP text encoders (the second with projection) whose hidden states are concatenated, no safety checker."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    tokenizer = tiny_clip_tokenizer()
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64,
+        norm_num_groups=2,
+    )  # fmt: skip
+    vae = AutoencoderKL(block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        layers_per_block=1, norm_num_groups=2, sample_size=64)  # fmt: skip
+    config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                            num_attention_heads=4, max_position_embeddings=77, projection_dim=32, hidden_act="gelu",
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
+                                       timestep_spacing="leading")  # fmt: skip
+    pipe = StableDiffusionXLPipeline(
+        vae=vae, text_encoder=CLIPTextModel(config).eval(), text_encoder_2=CLIPTextModelWithProjection(config).eval(),
+        tokenizer=tokenizer, tokenizer_2=tiny_clip_tokenizer(), unet=unet, scheduler=scheduler,
+    )  # fmt: skip
+    return _save(pipe, folder)
