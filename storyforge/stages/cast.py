@@ -25,6 +25,8 @@ from storyforge.engine.contract import Params, RunContext, Stage
 from storyforge.errors import ConfigError, StoryforgeError
 from storyforge.models import Artifact, Character, CharacterEdit, Story, character_id
 
+PICTURE_FIX = "give the path of a PNG, JPEG or WebP file (relative paths are from where storyforge runs)."
+
 
 class CastPicture(Params):
     image: str  # a PNG/JPEG/WebP file (relative paths: from where storyforge runs)
@@ -73,7 +75,7 @@ class ApplyCastEdits(Stage):
             except (OSError, UnidentifiedImageError) as exc:
                 raise ConfigError(
                     f"cast.{key}.image={picture.image} could not be read as a picture ({exc.__class__.__name__}).",
-                    "give the path of a PNG, JPEG or WebP file (relative paths are from where storyforge runs).",
+                    PICTURE_FIX,
                 ) from None
             out_path = ctx.path(f"{character.id}.png")
             rgb.save(out_path, format="PNG")
@@ -112,5 +114,5 @@ def _digest(key: str, path: Path) -> str:
     except OSError:
         raise ConfigError(
             f"cast.{key}.image={path} is not a file storyforge can read.",
-            "give the path of a PNG, JPEG or WebP file (relative paths are from where storyforge runs).",
+            PICTURE_FIX,
         ) from None

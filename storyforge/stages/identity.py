@@ -33,6 +33,7 @@ class MeasureIdentity(Stage):
         self, ctx: RunContext, shots: ShotList, visuals: list[ShotVisual], portraits: list[Portrait]
     ) -> IdentityFigures:
         conditioned = bool(getattr(self.video, "conditions_on_cast", False))
+        embedder = getattr(self.video, "embedder", None)
         pictures = {v.shot_id: v.media.path for v in visuals}
         fronts = {p.name: p.front.path for p in portraits}
         showing = {name: [s.id for s in shots.shots if name in s.characters and s.id in pictures] for name in fronts}
@@ -40,7 +41,6 @@ class MeasureIdentity(Stage):
         wanted = sorted({i for ids in showing.values() for i in ids})
         paths: list[Path] = [pictures[i] for i in wanted] + [fronts[name] for name in showing]
         embeds = await self.video.embed(paths) if paths else None
-        embedder = getattr(self.video, "embedder", None)
         if not embeds:
             return IdentityFigures(conditioned=conditioned)
         by_shot = dict(zip(wanted, embeds[: len(wanted)], strict=True))
@@ -54,8 +54,7 @@ class MeasureIdentity(Stage):
                 name=name, shots=ids, similarity=round(sum(pairs) / len(pairs), 4) if pairs else None,
                 to_portrait=round(sum(to_portrait) / len(to_portrait), 4),
             ))  # fmt: skip
-        return IdentityFigures(encoder=embedder().removesuffix(" (missing)") if embedder else "", conditioned=conditioned,
-                               characters=figures)  # fmt: skip
+        return IdentityFigures(encoder=embedder() if embedder else "", conditioned=conditioned, characters=figures)
 
     def report(self, output: IdentityFigures) -> dict:
         return {c.name: c.similarity for c in output.characters}

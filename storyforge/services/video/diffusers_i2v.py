@@ -52,9 +52,6 @@ class DiffusersI2V(DiffusersImage):
         return await anyio.to_thread.run_sync(self._animate, shot, prompt, seed, out, previous, continuity, refs,
                                               limiter=self.limiter)  # fmt: skip
 
-    async def portrait(self, character: Character, prompt: str, seed: int, out: Path, view: str = "front") -> Path:
-        return await anyio.to_thread.run_sync(self._portrait, prompt, seed, out, view, *self.portrait_steps, limiter=self.limiter)
-
     def continues(self, previous: bool, continuity: str) -> bool:
         """A `last_frame` shot is animated from the previous clip's last frame: no keyframe, no portrait."""
         return previous and continuity == "last_frame"

@@ -113,7 +113,7 @@ class DiffusersImage(DiffusersBackend):
         return await anyio.to_thread.run_sync(self._render, shot, prompt, seed, out, previous, refs, limiter=self.limiter)
 
     async def portrait(self, character: Character, prompt: str, seed: int, out: Path, view: str = "front") -> Path:
-        return await anyio.to_thread.run_sync(self._portrait, prompt, seed, out, view, limiter=self.limiter)
+        return await anyio.to_thread.run_sync(self._portrait, prompt, seed, out, view, *self.portrait_steps, limiter=self.limiter)
 
     async def embed(self, images: Sequence[Path]) -> list[list[float]] | None:
         return await anyio.to_thread.run_sync(self._embed, list(images), limiter=self.limiter)

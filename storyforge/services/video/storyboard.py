@@ -38,7 +38,11 @@ PillowFont = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 def scene_colour(scene_index: int) -> tuple[int, int, int]:
     """A dark, saturated colour per scene, spread around the hue circle by the golden ratio."""
-    r, g, b = colorsys.hsv_to_rgb((scene_index * 0.618034) % 1.0, 0.55, 0.35)
+    return rgb((scene_index * 0.618034) % 1.0, 0.55, 0.35)
+
+
+def rgb(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
+    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
     return int(r * 255), int(g * 255), int(b * 255)
 
 
@@ -98,9 +102,7 @@ def _clusters(text: str) -> list[str]:
 
 def character_colour(name: str) -> tuple[int, int, int]:
     """A dark colour per character, from their name (the same in every run)."""
-    hue = int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big") / 65536
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.45, 0.3)
-    return int(r * 255), int(g * 255), int(b * 255)
+    return rgb(int.from_bytes(hashlib.sha256(name.encode()).digest()[:2], "big") / 65536, 0.45, 0.3)
 
 
 class StoryboardVideo(Service):
