@@ -327,7 +327,12 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
         key = digest({"story": job.story, "title": title, "overrides": overrides})
         if existing := store.find_active_or_done(key, owner):  # a retry gets its job, even at the key's limit
             return existing, False
-        within_limits(owner, store)
+        try:
+            within_limits(owner, store)
+        except HTTPException as exc:  # a twin made since the lookup (a burst of retries) is its job, not a 429
+            if exc.status_code == 429 and (twin := store.find_active_or_done(key, owner)):
+                return twin, False
+            raise
         capabilities.check(job.profile, job.options.voice, job.options.language or (job.options.voice and language(job.story)))
         from storyforge.config import recipe_names
 

@@ -243,6 +243,27 @@ def test_admission_refuses_before_composing_and_a_retry_at_the_limit_gets_its_jo
         assert len(composed) == 1  # none of them cost a composition
 
 
+def test_a_burst_of_retries_at_the_key_limit_gets_the_job_its_twin_made(settings, monkeypatch):
+    """Sixteen identical submissions at once: those that looked before the first made the job, and then met the
+    key's limit (which that job filled), get the job, not a 429."""
+    from storyforge.api.store import JobStore
+
+    settings.jobs_per_key = 1
+    with client_for(settings, start_worker=False) as client:
+        first = client.post("/v1/jobs", json={"story": STORY}, headers=KEY)
+        real, looked = JobStore.find_active_or_done, []
+
+        def before_the_twin(self, digest, owner):  # the first lookup ran before the twin was made
+            looked.append(digest)
+            return None if len(looked) == 1 else real(self, digest, owner)
+
+        monkeypatch.setattr(JobStore, "find_active_or_done", before_the_twin)
+        late = client.post("/v1/jobs", json={"story": STORY}, headers=KEY)
+        assert late.status_code == 200 and late.json()["id"] == first.json()["id"], late.text
+        other = client.post("/v1/jobs", json={"story": STORY + " Another."}, headers=KEY)
+        assert other.status_code == 429  # a different story at the limit is still refused
+
+
 def test_a_voice_that_cannot_speak_the_story_language_is_422(settings):
     pytest.importorskip("piper")
     with client_for(settings, start_worker=False) as client:

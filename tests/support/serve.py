@@ -43,9 +43,10 @@ class Server:
         data.mkdir(parents=True, exist_ok=True)
         self.log_path = data / f"server-{self.port}.log"
         self._log = self.log_path.open("w")
-        # tests poll fast (ten times a second): no rate limit unless the test sets one
+        # tests poll fast (ten times a second): no rate limit unless the test sets one; and the servers of a module
+        # share one store, where a slow machine's jobs from an earlier test may still be queued: no per-key limit
         full = {**os.environ, "STORYFORGE_API_KEYS": key, "STORYFORGE_CACHE_DIR": str(data), "STORYFORGE_RATE_LIMIT": "0",
-                **(env or {})}  # fmt: skip
+                "STORYFORGE_JOBS_PER_KEY": "1000", **(env or {})}  # fmt: skip
         self.proc = subprocess.Popen(
             [*SERVE, "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],
             env=full, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
