@@ -1,9 +1,9 @@
-# storyforge for GPU machines: profile=prod_gpu (transformers LLM, diffusers keyframes and image-to-video, Coqui
-# XTTS-v2 narration, MusicGen), CUDA 12.8 runtime. Models are never fetched at run time: mount a Hugging Face
+# storyforge for GPU machines: profile=prod_gpu (transformers LLM, diffusers keyframes and image-to-video, Kokoro
+# narration, ACE-Step music; XTTS-v2 and MusicGen as options), CUDA 12.8 runtime. Models are never fetched at run time: mount a Hugging Face
 # cache at $HF_HOME (/models), or bake models in at build time with PREFETCH_MODELS.
 #
 #   docker build -t storyforge .
-#   docker build -t storyforge --build-arg PREFETCH_MODELS="stabilityai/stable-diffusion-xl-base-1.0 facebook/musicgen-small" .
+#   docker build -t storyforge --build-arg PREFETCH_MODELS="stabilityai/stable-diffusion-xl-base-1.0 hexgrad/Kokoro-82M ACE-Step/acestep-v15-xl-turbo-diffusers" .
 #   docker run --rm --gpus all -v hf-models:/models -v $PWD/out:/work storyforge story=/work/my_story.txt
 #   docker run -d --gpus all -p 8000:8000 -e STORYFORGE_API_KEYS=... -v hf-models:/models --entrypoint storyforge-serve storyforge
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04

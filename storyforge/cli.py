@@ -39,6 +39,7 @@ def _task(cfg: DictConfig) -> None:
     from hydra.types import RunMode
 
     from storyforge.engine.pipeline import run_pipeline
+    from storyforge.licences import summary
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -77,6 +78,7 @@ def _task(cfg: DictConfig) -> None:
         result.manifest.seconds,
     )
     log.info("video: %s", result.video or "(this recipe makes no video)")
+    log.info("%s", summary(result.manifest.licences))
 
 
 def _interrupt(signum: int, _frame: object) -> None:

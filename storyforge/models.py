@@ -76,6 +76,7 @@ class ModelProvider(StrEnum):
     coqui = "coqui"
     espeak = "espeak"
     piper = "piper"
+    kokoro = "kokoro"
     audiocraft = "audiocraft"
     ffmpeg = "ffmpeg"
     moviepy = "moviepy"
@@ -406,6 +407,14 @@ class IdentityFigures(_Model):
     characters: list[CharacterIdentity] = Field(default_factory=list, description="One entry per character shown")
 
 
+class WordTiming(_Model):
+    """When one word of a narration is heard, as the voice that spoke it says."""
+
+    word: str = Field(description="The word as written (a whitespace-separated token of the text)")
+    start_s: float = Field(description="Starts at, seconds from the clip's start")
+    end_s: float = Field(description="Ends at, seconds from the clip's start")
+
+
 class SpokenLine(Utterance):
     """One utterance as spoken in a narration clip, with where it sits in the clip's audio."""
 
@@ -427,6 +436,11 @@ class NarrationClip(_Model):
     lines: list[SpokenLine] = Field(default_factory=list, description="The clip line by line: who speaks, why, and when")
     pauses: list[float] = Field(
         default_factory=list, description="Middles of the pauses in the speech, seconds from the clip's start"
+    )
+    words: list[WordTiming] = Field(
+        default_factory=list,
+        description="Each word of the text and when it is heard, where the voice says (empty where it cannot)",
+        exclude_if=lambda words: not words,  # none: dumps (and keys downstream) as before word timings
     )
 
 
@@ -457,6 +471,11 @@ class TimelineEntry(_Model):
     narration_duration_s: float = Field(description="Length of its narration audio")
     text: str = Field(description="Narration text (for subtitles)")
     pauses: list[float] = Field(default_factory=list, description="Pauses in the narration, seconds from its start")
+    words: list[WordTiming] = Field(
+        default_factory=list,
+        description="Each word of `text` and when it is heard, seconds from the narration's start (where the voice says)",
+        exclude_if=lambda words: not words,
+    )
 
 
 class SubtitleCue(_Model):
@@ -476,6 +495,14 @@ class Timeline(_Model):
     width: int = Field(description="Frame width in pixels")
     height: int = Field(description="Frame height in pixels")
     fps: int = Field(description="Frames per second")
+    captions: Literal["sentence", "words"] = Field(
+        "sentence",
+        description="How cues are timed: at the text's share of the speech and its pauses, or at the words' own times",
+        exclude_if=lambda mode: mode == "sentence",
+    )
+    highlight: bool = Field(
+        False, description="Burned-in cues show the word being spoken highlighted", exclude_if=lambda on: not on
+    )
 
 
 class PieceSource(_Model):
@@ -566,6 +593,18 @@ class ItemRecord(_Model):
     )
 
 
+class ModelLicence(_Model):
+    """The licence of one model a service loaded, as recorded in a run's manifest."""
+
+    service: str = Field(description="The service that loads it (llm, video, tts, music)")
+    model: str = Field(description="The model as configured: a hub id, a folder, or an installed package")
+    name: str = Field(description="The model's family, as README's table names it ('' when unknown)")
+    licence: str = Field(description="Its licence")
+    commercial_use: bool | None = Field(description="Whether a video made with it may be used commercially; None: unknown")
+    source: str = Field(description="Where the licence is stated ('declared' when the user said so)")
+    note: str = Field("", description="Conditions on commercial use, when there are some")
+
+
 class StageRecord(_Model):
     """How one stage went in a run."""
 
@@ -578,6 +617,9 @@ class StageRecord(_Model):
     peak_gpu_mb: float | None = Field(
         None,
         description="Peak CUDA memory allocated while the stage ran (shared with stages running beside it); None without CUDA",
+    )
+    licences: list[ModelLicence] = Field(
+        default_factory=list, description="The licences of the models its services load (none: procedural media)"
     )
 
 
@@ -595,6 +637,12 @@ class RunManifest(_Model):
     stages: dict[str, StageRecord] = Field(description="Per-stage records, in recipe order")
     outputs: dict[str, str] = Field(default_factory=dict, description="Readable output name -> sha256")
     quality: dict = Field(default_factory=dict, description="Quality figures (storyforge/quality.py)")
+    licences: list[ModelLicence] = Field(
+        default_factory=list, description="Every model the run's stages used, with its licence (README, Licences)"
+    )
+    commercial_use: bool | None = Field(
+        None, description="Whether every model used allows commercial use: false if one does not, null if unknown"
+    )
     llm_calls: list[dict] = Field(
         default_factory=list, description="Per LLM call made in this run: task, attempt, format, tokens, seconds"
     )

@@ -2,7 +2,8 @@
 loudness of the final mix, ducking depth, how far subtitles sit from the narration, how much of the story is
 narrated, whether every character named in a shot's narration is in its picture prompt, and how alike each
 character looks from shot to shot (storyforge/stages/identity.py measures it with the video backend's image
-encoder; `identity_similarity` is the mean over characters, `identity_by_character` has each one's figures).
+encoder; `identity_similarity` is the mean over characters, `identity_by_character` has each one's figures),
+and, where the voice says when each word is heard, how far sentence cues sit from the words (`word_offset_*`).
 
 The ducking depth is measured, not read from the config: a compositor that mixes music keeps `ducking.wav`
 (`DUCKING_WAV`) among the video's extras, a stereo WAV whose left channel is the music as it went into the
@@ -20,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from storyforge import rules
+from storyforge import text as tx
 from storyforge.models import IdentityFigures, ShotList, Story, Video
+from storyforge.timeline import sentence_offsets
 
 log = logging.getLogger("storyforge")
 
@@ -48,6 +51,7 @@ def quality_figures(outputs: list[Any], run_dir: Path) -> dict[str, Any]:
         figures["shots"] = len(video.timeline.entries)
         figures["video_s"] = video.duration_s
         figures["subtitle_offset_s"] = subtitle_offset(video)
+        figures |= word_timing_figures(video)
         stem = next((a for a in video.extras if a.name == DUCKING_WAV), None)
         figures["duck_depth_db"] = duck_depth(video, run_dir / stem.name) if stem is not None else None
         mp4 = run_dir / video.mp4.name
@@ -61,6 +65,22 @@ def quality_figures(outputs: list[Any], run_dir: Path) -> dict[str, Any]:
             except FFmpegError as exc:
                 log.warning("could not measure the loudness of %s: %s", mp4.name, exc)
     return figures
+
+
+def word_timing_figures(video: Video) -> dict[str, Any]:
+    """Where the voice says when each word is heard: the share of narrated shots with word timings, and how far
+    the sentence cues' starts (placed by the text's share of the speech and its pauses) are from where their
+    first words really start, mean and largest, in seconds: what `captions=words` corrects."""
+    narrated = [e for e in video.timeline.entries if tx.words(e.text) and e.narration_duration_s > 0]
+    timed = [e for e in narrated if e.words]
+    if not timed:
+        return {}
+    offsets = [x for e in timed for x in sentence_offsets(e)]
+    return {
+        "word_timed_shots": round(len(timed) / len(narrated), 4),
+        "word_offset_mean_s": round(sum(offsets) / len(offsets), 4) if offsets else 0.0,
+        "word_offset_max_s": max(offsets, default=0.0),
+    }
 
 
 def identity_figures(identity: IdentityFigures) -> dict[str, Any]:

@@ -40,6 +40,11 @@ def job_row(job_dir: Path) -> dict[str, Any]:
         "seconds": manifest["seconds"],
         "prompt_tokens": sum(c.get("prompt_tokens", 0) for c in calls),
         "completion_tokens": sum(c.get("completion_tokens", 0) for c in calls),
+        # may a video made so be used commercially: yes | no | unknown, and the licences behind it
+        "commercial_use": {True: "yes", False: "no", None: "unknown"}[manifest.get("commercial_use")],
+        "licences": "; ".join(
+            f"{x['service']}: {x['name'] or x['model']} ({x['licence']})" for x in manifest.get("licences", [])
+        ),
         **{k: v for k, v in manifest.get("quality", {}).items() if not isinstance(v, dict)},
     }
     for name, figures in (manifest.get("quality", {}).get("identity_by_character") or {}).items():

@@ -29,6 +29,7 @@ from storyforge.models import (
     Transition,
 )
 
+HIGHLIGHT = '<font color="#FFD23F">{}</font>'  # the spoken word, burned in (SRT markup that libass draws)
 MAX_LINE = 42  # characters per subtitle line (columns: a wide CJK character counts two, a combining mark none)
 MAX_LINES = 2  # lines per cue (one more only where that saves a cue shorter than MIN_CUE_S)
 MIN_CUE_S = 0.8  # shortest time a cue is on screen: a shorter one is merged into its neighbour
@@ -104,6 +105,8 @@ def build_timeline(
     tail_s: float = 0.5,
     transitions: Transitions | None = None,
     ken_burns: bool = True,
+    captions: str = "sentence",
+    highlight: bool = False,
 ) -> Timeline:
     """A shot with narration lasts lead-in + its speech + tail + the plan's silent beat (`shot.hold_s`), so a
     voice that reads faster than planned leaves no dead air; a shot without narration lasts its planned duration.
@@ -140,23 +143,70 @@ def build_timeline(
                 narration_duration_s=spoken,
                 text=clip.text if clip else "",
                 pauses=list(clip.pauses) if clip else [],
+                words=list(clip.words) if clip else [],
             )
         )
         start_frame += n
-    cues = [cue for e in entries for cue in cues_for(e)]
-    return Timeline(entries=entries, cues=cues, duration_s=round(start_frame / fps, 6), width=width, height=height, fps=fps)
+    cues = [cue for e in entries for cue in cues_for(e, captions)]
+    return Timeline(entries=entries, cues=cues, duration_s=round(start_frame / fps, 6), width=width, height=height, fps=fps,
+                    captions=captions, highlight=highlight)  # fmt: skip
 
 
-def shot_cues(entry: TimelineEntry) -> list[SubtitleCue]:
+def word_starts(entry: TimelineEntry) -> list[float] | None:
+    """When each piece of the narration's text (`_Words`: a word, or a long word's pieces) starts to be heard,
+    from the voice's word timings, in narration time; None where the voice gave none for this text."""
+    text = _Words(entry.text)
+    if not entry.words or len(entry.words) != len(entry.text.split()):
+        return None
+    out = []
+    for token, k, n in text.pieces:
+        w = entry.words[token]
+        out.append(round(w.start_s + (w.end_s - w.start_s) * k / n, 6))
+    return out
+
+
+def shot_cues(entry: TimelineEntry, captions: str = "sentence", highlight: bool = False) -> list[SubtitleCue]:
+    """`sentence_cues`, or with `captions="words"` and the voice's word timings, the same cues starting when
+    their first word is heard; with `highlight` too, a cue per word showing its cue's text with that word marked
+    (for burning in)."""
+    starts = word_starts(entry) if captions == "words" else None
+    if starts is None:
+        return sentence_cues(entry)
+    text = _Words(entry.text)
+    if not text.words or entry.narration_duration_s <= 0:
+        return []
+    offset, end = entry.narration_offset_s, entry.narration_offset_s + entry.narration_duration_s
+    spans = text.cues(entry.narration_duration_s)
+    times = [offset + (starts[i] if k else 0.0) for k, (i, _) in enumerate(spans)] + [end]
+    for k in range(1, len(times)):  # never backwards, never past the narration's end
+        times[k] = round(min(end, max(times[k], times[k - 1])), 6)
+    cues = []
+    for k, (i, j) in enumerate(spans):
+        if not highlight:
+            cues.append(SubtitleCue(start_s=times[k], end_s=times[k + 1], text=text.lines(i, j)))
+            continue
+        edges = [times[k], *(min(times[k + 1], max(times[k], offset + starts[m])) for m in range(i + 1, j)), times[k + 1]]
+        cues += [SubtitleCue(start_s=round(a, 6), end_s=round(b, 6), text=text.lines(i, j, mark=m))
+                 for m, (a, b) in zip(range(i, j), itertools.pairwise(edges), strict=True) if b - a > 0.0005]  # fmt: skip
+    return [c for c in cues if c.end_s - c.start_s > 0.0005]
+
+
+def sentence_cues(entry: TimelineEntry) -> list[SubtitleCue]:
     """One narration as cues in the shot's own time (0 = the shot starts): the same cues wherever the shot sits in
     the film. The text is cut into cues of at most 2 lines of 42 columns, at sentence ends where it can be, else
     at commas, semicolons, colons and dashes, and only then between other words; no cue shows for less than
     0.8 s where the narration is that long (a third line is allowed rather than a shorter cue). A boundary
     between cues sits where the text's share of the narration puts it, moved to the nearest pause in the speech
     (`entry.pauses`) within 1 s. The cues cover the narration exactly, in order."""
+    text, spans, times = sentence_plan(entry)
+    return [SubtitleCue(start_s=times[k], end_s=times[k + 1], text=text.lines(i, j)) for k, (i, j) in enumerate(spans)]
+
+
+def sentence_plan(entry: TimelineEntry) -> tuple[_Words, list[tuple[int, int]], list[float]]:
+    """`sentence_cues` as data: the words, each cue's range of them, and the boundaries (shot time)."""
     text = _Words(entry.text)
     if not text.words or entry.narration_duration_s <= 0:
-        return []
+        return text, [], [entry.narration_offset_s]
     spans = text.cues(entry.narration_duration_s)
     times = text.boundaries(spans, entry.narration_offset_s, entry.narration_duration_s, entry.pauses)
     while len(spans) > 1:  # a pause may have left a cue too short: merge it into its narrower neighbour
@@ -168,7 +218,17 @@ def shot_cues(entry: TimelineEntry) -> list[SubtitleCue]:
         k = short if after < before else short - 1  # spans k and k + 1 become one
         spans[k : k + 2] = [(spans[k][0], spans[k + 1][1])]
         del times[k + 1]
-    return [SubtitleCue(start_s=times[k], end_s=times[k + 1], text=text.lines(i, j)) for k, (i, j) in enumerate(spans)]
+    return text, spans, times
+
+
+def sentence_offsets(entry: TimelineEntry) -> list[float]:
+    """How far each sentence cue's start (after the first) is from when the voice says its first word starts:
+    seconds, one per boundary; [] without word timings."""
+    starts = word_starts(entry)
+    if starts is None:
+        return []
+    _, spans, times = sentence_plan(entry)
+    return [round(abs(times[k] - entry.narration_offset_s - starts[i]), 4) for k, (i, _) in enumerate(spans) if k]
 
 
 class _Words:
@@ -176,12 +236,14 @@ class _Words:
 
     def __init__(self, text: str) -> None:
         self.words: list[tuple[str, str]] = []  # (separator before it, word)
-        for word in text.split():
+        self.pieces: list[tuple[int, int, int]] = []  # per word: (token of text.split(), piece k, of n pieces)
+        for token, word in enumerate(text.split()):
             parts = [word]
             if _width(word) > MAX_LINE:  # text without spaces: cut after its punctuation, then every MAX_LINE columns
                 parts = [p for p in re.split(f"(?<=[{re.escape(SENTENCE_ENDS + CLAUSE_ENDS)}])", word) if p]
                 parts = [piece for p in parts for piece in _cut(p, MAX_LINE)]
             self.words += [(" " if k == 0 else "", p) for k, p in enumerate(parts)]
+            self.pieces += [(token, k, len(parts)) for k in range(len(parts))]
         self.ends = [0]  # ends[k]: columns of the first k words, with a separator before each
         for sep, word in self.words:
             self.ends.append(self.ends[-1] + len(sep) + _width(word))
@@ -212,11 +274,12 @@ class _Words:
                 first = k
         return breaks
 
-    def lines(self, i: int, j: int) -> str:
-        """Words i..j-1 as a cue's text, its lines joined by newlines."""
+    def lines(self, i: int, j: int, mark: int | None = None) -> str:
+        """Words i..j-1 as a cue's text, its lines joined by newlines; word `mark` highlighted (HIGHLIGHT)."""
         edges = [i, *self.breaks(i, j), j]
+        shown = [HIGHLIGHT.format(w) if k == mark else w for k, (_, w) in enumerate(self.words)]
         return "\n".join(
-            "".join(w if k == a else sep + w for k, (sep, w) in enumerate(self.words[a:b], a))
+            "".join(shown[k] if k == a else self.words[k][0] + shown[k] for k in range(a, b))
             for a, b in itertools.pairwise(edges)
         )
 
@@ -291,11 +354,11 @@ def _break_cost(word: str, after: str) -> float:
     return 4.0
 
 
-def cues_for(entry: TimelineEntry) -> list[SubtitleCue]:
+def cues_for(entry: TimelineEntry, captions: str = "sentence") -> list[SubtitleCue]:
     """The shot's cues in video time."""
     return [
         SubtitleCue(start_s=round(entry.start_s + c.start_s, 3), end_s=round(entry.start_s + c.end_s, 3), text=c.text)
-        for c in shot_cues(entry)
+        for c in shot_cues(entry, captions)
     ]
 
 
@@ -311,7 +374,7 @@ def plan_pieces(timeline: Timeline, visuals: dict[str, ShotVisual], burn_subtitl
         cues = []
         for i, first in sources if burn_subtitles else ():
             window_start, window_end = first / fps, (first + frames) / fps
-            for c in shot_cues(entries[i]):
+            for c in shot_cues(entries[i], timeline.captions, timeline.highlight):
                 start, end = max(c.start_s, window_start), min(c.end_s, window_end)
                 if end - start > 0.0005:
                     cues.append(

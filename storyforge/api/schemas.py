@@ -20,7 +20,7 @@ class JobOptions(BaseModel):
 
     language: Literal["en", "hi"] | None = Field(None, description="Story language; default: from the script")
     aspect: Literal["720p", "1080p", "vertical", "square"] | None = Field(None, description="Output frame")
-    voice: Literal["tone", "espeak", "piper", "coqui"] | None = Field(None, description="Narration backend")
+    voice: Literal["tone", "espeak", "piper", "kokoro", "coqui"] | None = Field(None, description="Narration backend")
     output_format: Literal["json", "toon"] | None = Field(None, description="Format the LLM answers in")
     transitions: Transition | None = Field(None, description="Transition between scenes (cut, crossfade, fade_black)")
 

@@ -97,10 +97,11 @@ def voices_of(config: dict) -> list[str]:
     if narration is None or narration.get("dialogue_voices") is False or "_target_" not in tts:
         return []
     try:
-        params = get_class(tts.pop("_target_")).Params(**tts)
+        backend = get_class(tts.pop("_target_"))(**tts)  # cheap: backends load their models on first use
     except Exception:  # a backend this server cannot import: no choice of voices
         return []
-    return [str(v) for v in getattr(params, "dialogue_voices", [])]
+    listed = getattr(backend, "dialogue_voices_for", None)
+    return [str(v) for v in (listed() if listed else getattr(backend.params, "dialogue_voices", []))]
 
 
 def read_json(path: Path) -> Any:

@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field
 
 from storyforge.errors import ConfigError, first_error
-from storyforge.models import ModelProvider
+from storyforge.models import ModelLicence, ModelProvider
 
 
 async def gather(fn: Callable[[Any], Awaitable[Any]], items: Sequence[Any]) -> list[Any]:
@@ -69,6 +69,10 @@ class Service:
     class Params(Params):
         max_concurrency: int = knob(1, "How many calls may run at once")
         num_gpus: float = knob(0.0, "GPUs a Ray actor holding this service asks for (executor=ray only)")
+        licence: dict | None = knob(
+            None, "The licence of the model this service loads where storyforge/licences.py does not know it (or you "
+            "hold another): {name, commercial_use: true|false, source}"
+        )  # fmt: skip
 
     def __init__(self, **params: Any) -> None:
         self.params = self.Params(**params)
@@ -95,6 +99,18 @@ class Service:
         from the item: e.g. the digest of the font file a card's text is drawn with, which follows the text's
         script. Merged into the service's fingerprint in that item's key; {} (the default): nothing."""
         return {}
+
+    def models(self) -> list[str]:
+        """The model weights this service loads, as configured (hub ids, folders, packages); [] for procedural
+        media. Their licences are looked up in storyforge/licences.py."""
+        return []
+
+    def licences(self, service: str) -> list[ModelLicence]:
+        """The licence of each model this service loads (`service`: its name in the graph, e.g. tts)."""
+        from storyforge.licences import licence_of
+
+        models = [m for m in dict.fromkeys(self.models()) if m]
+        return [licence_of(service, m, self.params.licence, only=len(models) == 1) for m in models]
 
     def warm_up(self) -> None:
         """Load weights ahead of first use (no-op for services without any)."""

@@ -23,11 +23,12 @@ import storyforge
 from storyforge.engine.cache import MODES, Cache
 from storyforge.engine.contract import PromptSet
 from storyforge.engine.executor import build_executor
-from storyforge.engine.graph import SERVICE_KEYS, build_graph
+from storyforge.engine.graph import SERVICE_KEYS, Graph, build_graph
 from storyforge.engine.progress import Reporter
 from storyforge.engine.runner import Output, Runner
 from storyforge.errors import ConfigError, first_error
-from storyforge.models import RunManifest
+from storyforge.licences import require_commercial, verdict
+from storyforge.models import ModelLicence, RunManifest
 from storyforge.quality import quality_figures
 from storyforge.resources import resource_dir, source_root
 from storyforge.story_input import read_story
@@ -117,6 +118,22 @@ def _resolved(cfg: DictConfig) -> dict:
         ) from exc
 
 
+def stage_licences(graph: Graph) -> dict[str, list[ModelLicence]]:
+    """The licences of the models each stage's services load, by stage name."""
+    of = {use: service.licences(use) for use, service in graph.services.items()}
+    return {name: [x for use in node.stage.uses for x in of.get(use, [])] for name, node in graph.nodes.items()}
+
+
+def used_licences(by_stage: dict[str, list[ModelLicence]], records: dict) -> list[ModelLicence]:
+    """Each model once, of the stages that ran (computed or served from the cache)."""
+    seen: dict[tuple[str, str], ModelLicence] = {}
+    for name, licences in by_stage.items():
+        if name in records:
+            for x in licences:
+                seen.setdefault((x.service, x.model), x)
+    return list(seen.values())
+
+
 def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = None, profile_reason: str = "") -> RunResult:
     """Run the recipe in `cfg`, writing readable outputs and manifest.json into `run_dir`."""
     started, t0 = datetime.now(UTC), time.perf_counter()
@@ -129,6 +146,10 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
     services_cfg = {name: OmegaConf.select(cfg, key) for name, key in SERVICE_KEYS.items()}
     services_cfg = {k: OmegaConf.to_container(v, resolve=True) for k, v in services_cfg.items() if v is not None}
     graph = build_graph(resolved.get("stages") or {}, services_cfg)
+    by_stage = stage_licences(graph)
+    rules = resolved.get("licence") or {}
+    if rules.get("require_commercial"):  # before anything runs or loads
+        require_commercial([x for xs in by_stage.values() for x in xs], bool(rules.get("allow_unknown", True)))
     prompts = PromptSet(resource_dir("conf") / "prompts" / str(resolved["prompts"]["set"]))
     executor = build_executor(resolved.get("executor"))
     cache = open_cache(cfg)
@@ -158,7 +179,13 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
             git_commit=git_commit(),
             packages=package_versions(),
             config=redact(resolved),
-            stages={name: runner.records[name] for name in graph.nodes if name in runner.records},
+            stages={
+                name: runner.records[name].model_copy(update={"licences": by_stage[name]})
+                for name in graph.nodes
+                if name in runner.records
+            },
+            licences=(used := used_licences(by_stage, runner.records)),
+            commercial_use=verdict(used),
             outputs=runner.outputs,
             quality=quality,
             llm_calls=[call for service in graph.services.values() for call in getattr(service, "usage", [])],

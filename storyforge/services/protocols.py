@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 import anyio
 from pydantic import BaseModel
 
-from storyforge.models import Character, NarrationClip, Piece, Shot, Timeline, VoiceType
+from storyforge.models import Character, NarrationClip, Piece, Shot, Timeline, VoiceType, WordTiming
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -52,6 +52,12 @@ class TTSService(Protocol):
         self, text: str, language: str, seed: int, out: Path, voice: VoiceType = VoiceType.narrator, slot: int = 0
     ) -> Path:
         """Speak `text` into a WAV file at `out` (narrator, or dialogue voice number `slot`); return its path."""
+
+    async def speak_timed(
+        self, text: str, language: str, seed: int, out: Path, voice: VoiceType = VoiceType.narrator, slot: int = 0
+    ) -> tuple[Path, list[WordTiming] | None]:
+        """`speak`, and when each whitespace-separated word of `text` is heard where the backend can tell (else
+        None). Optional: the narration stage calls `speak` on a backend without it."""
 
     def voice_for(self, language: str, kind: VoiceType = VoiceType.narrator, slot: int = 0) -> str:
         """The backend's name for the voice that speaks such a line."""

@@ -1,10 +1,11 @@
-"""What every torch-backed service shares: importing torch with a clear error, the CPU thread count, and
-giving memory back when a model is unloaded."""
+"""What every torch-backed service shares: importing torch with a clear error, the CPU thread count, one model
+built at a time, and giving memory back when a model is unloaded."""
 
 from __future__ import annotations
 
 import gc
 import importlib.util
+import threading
 from types import ModuleType
 
 from storyforge.errors import StoryforgeError
@@ -21,6 +22,15 @@ def load_torch(backend: str, extra: str, threads: int | None = None) -> ModuleTy
     if threads:
         torch.set_num_threads(threads)
     return torch
+
+
+# Building a model is not thread-safe: diffusers and transformers build on the meta device by patching
+# torch.nn.Module for the whole process (accelerate's init_empty_weights), so a model another thread builds
+# meanwhile (the voice while a keyframe pipeline loads) gets empty meta weights. Every loader holds this lock.
+BUILDING = threading.RLock()
+# torch's global random state: code that seeds it and then draws from it (Kokoro's vocoder noise, MusicGen's
+# sampling) holds this lock, so another thread's seed or draws cannot change what it makes.
+RANDOM = threading.Lock()
 
 
 def free_memory() -> None:

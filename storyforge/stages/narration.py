@@ -9,6 +9,7 @@ drive the timeline and the subtitles.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from storyforge import rules
 from storyforge import text as tx
 from storyforge.engine.contract import Params, RunContext, Stage, gather
 from storyforge.media import media_type, read_wav, resample, wav_duration, write_wav
-from storyforge.models import Artifact, NarrationClip, Shot, SpokenLine, Story, Utterance, VoiceType
+from storyforge.models import Artifact, NarrationClip, Shot, SpokenLine, Story, Utterance, VoiceType, WordTiming
 from storyforge.reading import dialogue
 
 
@@ -62,13 +63,20 @@ class Narrate(Stage):
             return NarrationClip(shot_id=shot.id, text=shot.narration, audio=audio, duration_s=0.3, backend="silence")
         slots = [self._slot(story, u.speaker) for u in speech_parts]  # a voice per cast member
 
-        async def speak(i: int) -> Path:
+        async def speak(i: int) -> tuple[Path, list[WordTiming] | None]:
             u = speech_parts[i]
-            return await self.tts.speak(u.text, story.language, ctx.seed, ctx.path(f"{shot.id}-{i}.wav"), u.voice, slots[i])
+            out = ctx.path(f"{shot.id}-{i}.wav")
+            if timed := getattr(self.tts, "speak_timed", None):
+                return await timed(u.text, story.language, ctx.seed, out, u.voice, slots[i])
+            return await self.tts.speak(u.text, story.language, ctx.seed, out, u.voice, slots[i]), None
 
-        parts = await gather(speak, range(len(speech_parts)))
-        path, spans, voice, rate = self._join(parts, ctx.path(f"{shot.id}.wav"))
+        spoken = await gather(speak, range(len(speech_parts)))
+        path, spans, voice, rate = self._join([p for p, _ in spoken], ctx.path(f"{shot.id}.wav"))
         duration = wav_duration(path)
+        heard = None
+        if all(words is not None for _, words in spoken):  # the voice said when each word is heard
+            heard = [w.model_copy(update={"start_s": round(w.start_s + at, 4), "end_s": round(w.end_s + at, 4)})
+                     for (_, words), (at, _) in zip(spoken, spans, strict=True) for w in words]  # fmt: skip
         lines = _timed(speech, speech_parts, spans) if voiced else _spread(speech, duration)
         audio = Artifact(name=f"narration/{shot.id}.wav", media_type=media_type(path), path=path)
         voices = [self.tts.voice_for(story.language, u.voice, slot) for u, slot in zip(speech_parts, slots, strict=True)]
@@ -83,6 +91,7 @@ class Narrate(Stage):
             speakers=list(dict.fromkeys(u.speaker for u in speech_parts if u.speaker)),
             lines=lines,
             pauses=find_pauses(voice, rate, self.params.min_pause_s),
+            words=align_words(shot.narration, heard, duration) if heard is not None else [],
         )
 
     def report(self, output: NarrationClip) -> dict:
@@ -101,7 +110,8 @@ class Narrate(Stage):
         if speaker not in names:
             return len(names)
         chosen = story.characters[names.index(speaker)].voice
-        voices = list(getattr(getattr(self.tts, "params", None), "dialogue_voices", None) or [])
+        listed = getattr(self.tts, "dialogue_voices_for", None)
+        voices = listed(story.language) if listed else list(getattr(getattr(self.tts, "params", None), "dialogue_voices", []))
         return voices.index(chosen) if chosen and chosen in voices else names.index(speaker)
 
     @staticmethod
@@ -159,6 +169,38 @@ def _spread(speech: list[Utterance], duration: float) -> list[SpokenLine]:
         length = duration * len(u.text) / total
         out.append(SpokenLine(**u.model_dump(), start_s=round(t, 3), end_s=round(t + length, 3)))
         t += length
+    return out
+
+
+def align_words(text: str, heard: list[WordTiming], duration: float) -> list[WordTiming]:
+    """A timing for each whitespace-separated word of `text` from the words the voice said it spoke (`heard`,
+    which may differ: quotes dropped between parts, a dash on its own). Words are matched by their letters; a
+    word not matched is placed between its matched neighbours, sharing the gap with others unmatched there."""
+    tokens = text.split()
+    if not tokens:
+        return []
+    key = lambda w: "".join(c for c in w.casefold() if c.isalnum())  # noqa: E731
+    found: dict[int, WordTiming] = {}
+    matcher = difflib.SequenceMatcher(None, [key(t) for t in tokens], [key(w.word) for w in heard], autojunk=False)
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            found[block.a + k] = heard[block.b + k]
+    out: list[WordTiming] = []
+    i = 0
+    while i < len(tokens):
+        if i in found:
+            out.append(WordTiming(word=tokens[i], start_s=found[i].start_s, end_s=found[i].end_s))
+            i += 1
+            continue
+        j = i
+        while j < len(tokens) and j not in found:
+            j += 1
+        start = out[-1].end_s if out else 0.0
+        end = max(start, found[j].start_s if j < len(tokens) else duration)
+        step = (end - start) / (j - i)
+        out += [WordTiming(word=tokens[k], start_s=round(start + step * (k - i), 4), end_s=round(start + step * (k - i + 1), 4))
+                for k in range(i, j)]  # fmt: skip
+        i = j
     return out
 
 

@@ -84,7 +84,7 @@ def test_prod_gpu_on_the_cpu_with_tiny_models_and_continuity(run, tiny):
         f"story={FIXTURES / 'two_scenes.txt'}", "profile=prod_gpu", "device=cpu", "dtype=float32", "llm=heuristic",
         "video=diffusers_i2v", f"video.model={tiny['ltx']}", f"video.keyframe_model={tiny['sd']}", "video.width=64",
         "video.height=32", "video.num_frames=9", "video.fps=8", "video.steps=2", "video.keyframe_steps=2",
-        "video.threads=1", "continuity=last_frame", "audio.tts.fallback=tone", "audio/music=synth",
+        "video.threads=1", "continuity=last_frame", "audio/tts=tone", "audio/music=synth",
         "stages.plan.shot_words=12",
     )  # fmt: skip
     assert result.manifest.status == "succeeded" and result.manifest.profile == "prod_gpu"

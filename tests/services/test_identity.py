@@ -42,7 +42,7 @@ def adapter_args(tiny, variant="plain"):
 def diffusers_overrides(tiny, *more):
     return (STORY, "profile=prod_gpu", "device=cpu", "dtype=float32", "llm=heuristic", "video=diffusers_image",
             f"video.model={tiny['sd']}", "video.width=64", "video.height=32", "video.steps=2", "video.threads=1",
-            *(f"video.{k}={v}" for k, v in adapter_args(tiny).items()), "audio.tts.fallback=tone", "audio/music=synth",
+            *(f"video.{k}={v}" for k, v in adapter_args(tiny).items()), "audio/tts=tone", "audio/music=synth",
             "stages.plan.shot_words=12", *more)  # fmt: skip
 
 

@@ -128,13 +128,15 @@ def test_coqui_without_coqui_tts_is_one_clear_error(tmp_path):
     assert "audio/tts=piper" in err.value.fix
 
 
-def test_prod_gpu_selects_xtts_v2_and_musicgen():
+def test_prod_gpu_selects_the_permissive_kokoro_and_ace_step_and_keeps_xtts_and_musicgen_as_options():
     from storyforge.config import compose
 
     cfg, _ = compose(["profile=prod_gpu"])
-    assert cfg.audio.tts._target_.endswith("CoquiTTS") and "xtts_v2" in cfg.audio.tts.model
-    assert cfg.audio.music._target_.endswith("MusicGen") and cfg.audio.music.model == "facebook/musicgen-small"
+    assert cfg.audio.tts._target_.endswith("KokoroTTS") and "Kokoro-82M" in cfg.audio.tts.model
+    assert cfg.audio.music._target_.endswith("AceStep") and "acestep-v15" in cfg.audio.music.model
     assert cfg.audio.tts.device == "cuda" and cfg.audio.music.dtype == "float16"
+    cfg, _ = compose(["profile=prod_gpu", "audio/tts=coqui", "audio/music=musicgen"])
+    assert "xtts_v2" in cfg.audio.tts.model and cfg.audio.music.model == "facebook/musicgen-small"
 
 
 def test_narration_with_nothing_to_say_is_silence_not_an_error(run):

@@ -52,6 +52,9 @@ class LlamaCppLLM(LLMBackend):
     larger_context: ClassVar[str] = "raise llm.n_ctx (up to the model's own context)"
     token_counter = "tokenizer"
 
+    def models(self) -> list[str]:
+        return [self.params.model or self.params.gguf_package or ""]
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._llama = None

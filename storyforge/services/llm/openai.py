@@ -59,6 +59,9 @@ class OpenAILLM(LLMBackend):
         request_retries: int = knob(4, "Retries with backoff on 429, 502-504 and lost connections")
         state_dir: str | None = knob(None, "Where the negotiated modes are remembered; None: the user's cache directory")
 
+    def models(self) -> list[str]:
+        return [self.params.model]  # as the server names it; a hosted model's terms are the provider's
+
     def __init__(self, **params) -> None:
         super().__init__(**params)
         self._client = None

@@ -26,7 +26,7 @@ from storyforge.models import ModelProvider
 from storyforge.services.llm.base import LLMBackend, Reply, packaged_gguf
 from storyforge.services.llm.structured import capped_schema
 from storyforge.services.llm.toon_regex import toon_regex
-from storyforge.services.torch_runtime import free_memory, load_torch
+from storyforge.services.torch_runtime import BUILDING, free_memory, load_torch
 
 
 class TransformersLLM(LLMBackend):
@@ -46,6 +46,9 @@ class TransformersLLM(LLMBackend):
         threads: int | None = knob(None, "torch CPU threads; None: all cores (set it: unbounded threads crawl on a busy machine)")
 
     max_tokens_key: ClassVar[str] = "llm.max_new_tokens"
+
+    def models(self) -> list[str]:
+        return [self.params.model or self.params.gguf_package or ""]
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -106,9 +109,9 @@ class TransformersLLM(LLMBackend):
         if gguf and dtype == "auto":
             dtype = torch.float32  # de-quantised GGUF weights
         self._load_tokenizer()
-        self._model = (
-            AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype, **kwargs).to(p.device).eval()
-        )
+        with BUILDING:
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype, **kwargs)
+        self._model = model.to(p.device).eval()
 
     def close(self) -> None:
         self._model = self._tokenizer = self._outlines = None

@@ -19,7 +19,7 @@ from storyforge.engine.contract import Service, knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
 from storyforge.services.ffmpeg import ffmpeg_exe, run_ffmpeg
-from storyforge.services.torch_runtime import free_memory, load_torch
+from storyforge.services.torch_runtime import BUILDING, free_memory, load_torch
 
 log = logging.getLogger("storyforge")
 R = TypeVar("R")
@@ -95,7 +95,8 @@ class DiffusersBackend(Service):
             raise StoryforgeError("video=diffusers_* needs diffusers.", "pip install 'storyforge[gpu]'.") from exc
         p = self.params
         try:
-            pipe = getattr(diffusers, loader).from_pretrained(model, dtype=getattr(torch, p.dtype), local_files_only=True)
+            with BUILDING:
+                pipe = getattr(diffusers, loader).from_pretrained(model, dtype=getattr(torch, p.dtype), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise StoryforgeError(
                 f"'{model}' is not a local diffusers pipeline folder or in the Hugging Face cache ({str(exc)[:160]}).",

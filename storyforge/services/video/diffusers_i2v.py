@@ -52,6 +52,9 @@ class DiffusersI2V(DiffusersImage):
         return await anyio.to_thread.run_sync(self._animate, shot, prompt, seed, out, previous, continuity, refs,
                                               limiter=self.limiter)  # fmt: skip
 
+    def drawing_models(self) -> list[str]:
+        return [self.params.model, self.params.keyframe_model]
+
     def continues(self, previous: bool, continuity: str) -> bool:
         """A `last_frame` shot is animated from the previous clip's last frame: no keyframe, no portrait."""
         return previous and continuity == "last_frame"

@@ -31,6 +31,7 @@ import anyio
 
 from storyforge.errors import ConfigError
 from storyforge.models import Character, Shot
+from storyforge.services.torch_runtime import BUILDING
 from storyforge.services.video.diffusers_base import DiffusersBackend, call_args, frame_of, snap
 
 log = logging.getLogger("storyforge")
@@ -61,6 +62,13 @@ class DiffusersImage(DiffusersBackend):
     @property
     def conditions_on_cast(self) -> bool:
         return self.params.identity == "ip_adapter"
+
+    def models(self) -> list[str]:
+        """The picture model (the keyframe model for image-to-video), and the IP-Adapter when it conditions."""
+        return [*self.drawing_models(), self.params.ip_adapter if self.conditions_on_cast else ""]
+
+    def drawing_models(self) -> list[str]:
+        return [self.params.model]
 
     def fingerprint(self) -> dict:
         """Without identity conditioning the adapter settings do not change a picture: left out (so pointing
@@ -202,8 +210,9 @@ class DiffusersImage(DiffusersBackend):
                 "use video=diffusers_sd15 or video=diffusers_image (SDXL) for keyframes, or video.identity=none.",
             )
         try:
-            pipe.load_ip_adapter(p.ip_adapter, subfolder=p.ip_adapter_subfolder, weight_name=p.ip_adapter_weight,
-                                 image_encoder_folder=p.image_encoder_folder, local_files_only=True)  # fmt: skip
+            with BUILDING:
+                pipe.load_ip_adapter(p.ip_adapter, subfolder=p.ip_adapter_subfolder, weight_name=p.ip_adapter_weight,
+                                     image_encoder_folder=p.image_encoder_folder, local_files_only=True)  # fmt: skip
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ConfigError(
                 f"video.identity=ip_adapter could not load {p.ip_adapter_subfolder}/{p.ip_adapter_weight} with its image "
@@ -281,8 +290,9 @@ class DiffusersImage(DiffusersBackend):
         try:
             from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-            model = CLIPVisionModelWithProjection.from_pretrained(p.ip_adapter, subfolder=self._encoder_subfolder(),
-                                                                  local_files_only=True, dtype=getattr(torch, p.dtype))  # fmt: skip
+            with BUILDING:
+                model = CLIPVisionModelWithProjection.from_pretrained(p.ip_adapter, subfolder=self._encoder_subfolder(),
+                                                                      local_files_only=True, dtype=getattr(torch, p.dtype))  # fmt: skip
         except (OSError, ValueError) as exc:
             log.warning("identity figures: no image encoder at %s/%s (%s); the figures are left out. Set "
                         "video.ip_adapter to a folder that has one.", p.ip_adapter, self._encoder_subfolder(),

@@ -9,41 +9,28 @@ piece of music; the compositor loops it seamlessly when the video is longer and 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import anyio
 import numpy as np
 
-from storyforge.engine.contract import Service, knob
 from storyforge.errors import StoryforgeError
-from storyforge.media import write_wav
 from storyforge.models import ModelProvider
-from storyforge.services.torch_runtime import free_memory, load_torch
+from storyforge.services.audio.music.base import MoodMusic
+from storyforge.services.torch_runtime import BUILDING, RANDOM, load_torch
 
 
-class MusicGen(Service):
+class MusicGen(MoodMusic):
     provider = ModelProvider.transformers
 
-    class Params(Service.Params):
+    class Params(MoodMusic.Params):
         model: str = "facebook/musicgen-small"  # local folder, or a hub id already in the HF cache
         device: str = "cpu"  # cpu | cuda | mps
         dtype: str = "float32"  # float32 | float16 | bfloat16
-        prompt: str = "{style}, instrumental underscore for a told story, no vocals"  # {style}: from `styles`
-        styles: dict[str, str] = {
-            "calm": "calm, soft piano and warm strings, slow",
-            "tense": "tense, low strings and a slow pulse, dark",
-            "joyful": "joyful, bright acoustic guitar and light percussion",
-            "wistful": "wistful, solo piano with gentle pads",
-        }
-        bed_s: float = 30.0  # length of the bed; the compositor loops it under longer videos
         chunk_s: float = 15.0  # seconds per generate call (MusicGen was trained on 30 s)
         overlap_s: float = 3.0  # audio each continuation is conditioned on
         guidance_scale: float = 3.0  # classifier-free guidance, as MusicGen recommends
         temperature: float = 1.0
         top_k: int = 250
-        peak: float = 0.5  # peak level of the bed before mixing
-        threads: int | None = knob(None, "torch CPU threads; None: all cores")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -58,9 +45,10 @@ class MusicGen(Service):
 
         try:
             self._processor = AutoProcessor.from_pretrained(p.model, local_files_only=True)
-            model = MusicgenForConditionalGeneration.from_pretrained(
-                p.model, local_files_only=True, dtype=getattr(torch, p.dtype)
-            )
+            with BUILDING:
+                model = MusicgenForConditionalGeneration.from_pretrained(
+                    p.model, local_files_only=True, dtype=getattr(torch, p.dtype)
+                )
         except OSError as exc:
             raise StoryforgeError(
                 f"audio.music.model={p.model} is not a local MusicGen folder or in the Hugging Face cache.",
@@ -71,32 +59,21 @@ class MusicGen(Service):
 
     def close(self) -> None:
         self._model = self._processor = None
-        free_memory()
+        super().close()
 
-    async def compose(self, mood: str, seed: int, out: Path) -> Path:
-        return await anyio.to_thread.run_sync(self._make, mood, seed, out, limiter=self.limiter)
-
-    def prompt_for(self, mood: str) -> str:
-        return self.params.prompt.format(style=self.params.styles.get(mood, mood))
-
-    def _make(self, mood: str, seed: int, out: Path) -> Path:
+    def _bed(self, prompt: str, seed: int) -> tuple[np.ndarray, int]:
         import torch
 
-        self.warm_up()
         p = self.params
-        torch.manual_seed(seed)
         rate = self._model.config.audio_encoder.sampling_rate
-        text = self.prompt_for(mood)
-        bed = self._generate(text, None, min(p.chunk_s, p.bed_s))
-        while bed.shape[0] < p.bed_s * rate:
-            tail = bed[-int(p.overlap_s * rate) :]
-            more = self._generate(text, tail, min(p.chunk_s, p.bed_s - bed.shape[0] / rate + p.overlap_s))
-            bed = np.concatenate([bed, more[len(tail) :]])  # the answer starts with the prompt audio
-        bed = bed[: int(p.bed_s * rate)]
-        if not np.isfinite(bed).all():
-            raise StoryforgeError("MusicGen produced non-finite audio.", "try audio.music.dtype=float32.")
-        bed = p.peak * bed / max(1e-6, float(np.abs(bed).max()))
-        return write_wav(out, bed, rate)
+        with RANDOM:  # sampling draws from torch's global generator: no other thread seeds or draws meanwhile
+            torch.manual_seed(seed)
+            bed = self._generate(prompt, None, min(p.chunk_s, p.bed_s))
+            while bed.shape[0] < p.bed_s * rate:
+                tail = bed[-int(p.overlap_s * rate) :]
+                more = self._generate(prompt, tail, min(p.chunk_s, p.bed_s - bed.shape[0] / rate + p.overlap_s))
+                bed = np.concatenate([bed, more[len(tail) :]])  # the answer starts with the prompt audio
+        return bed, rate
 
     def _generate(self, text: str, tail: np.ndarray | None, seconds: float) -> np.ndarray:
         """(samples, channels) of new music for `text`, continuing `tail` when given (and including it)."""

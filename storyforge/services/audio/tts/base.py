@@ -18,7 +18,7 @@ import anyio
 
 from storyforge.engine.contract import Service
 from storyforge.errors import StoryforgeError
-from storyforge.models import VoiceType
+from storyforge.models import VoiceType, WordTiming
 
 log = logging.getLogger("storyforge")
 
@@ -42,6 +42,17 @@ class TTSBackend(Service, ABC):
         """Whether quoted dialogue gets voices of its own (some `dialogue_voices` are set)."""
         return bool(self.params.dialogue_voices)
 
+    def dialogue_voices_for(self, language: str | None = None) -> list[str]:
+        """The voices quoted dialogue is given in `language` (a character's chosen voice must be one of them);
+        None: those of every language."""
+        return list(self.params.dialogue_voices)
+
+    def licences(self, service: str) -> list:
+        """The real backend's model licences, or none when the placeholder voice stands in for it."""
+        if self.params.fallback == "tone" and self.unavailable() is not None:
+            return []
+        return super().licences(service)
+
     def unavailable(self) -> StoryforgeError | None:
         """Why this backend cannot run here (with the fix), or None."""
         return None
@@ -49,7 +60,7 @@ class TTSBackend(Service, ABC):
     def voice_for(self, language: str, kind: VoiceType = VoiceType.narrator, slot: int = 0) -> str:
         """The voice for a line: the narrator's, or dialogue voice number `slot` (the speaker's place in the
         cast, so the first characters all sound different and each keeps its voice across shots)."""
-        voices = self.params.dialogue_voices
+        voices = self.dialogue_voices_for(language)
         if kind == VoiceType.dialogue and voices:
             return voices[slot % len(voices)]
         return self.params.voice or self.default_voice(language)
@@ -66,14 +77,25 @@ class TTSBackend(Service, ABC):
         self, text: str, language: str, seed: int, out: Path, voice: VoiceType = VoiceType.narrator, slot: int = 0
     ) -> Path:
         """Speak `text` into a WAV file at `out`; return its path."""
+        return (await self.speak_timed(text, language, seed, out, voice, slot))[0]
+
+    async def speak_timed(
+        self, text: str, language: str, seed: int, out: Path, voice: VoiceType = VoiceType.narrator, slot: int = 0
+    ) -> tuple[Path, list[WordTiming] | None]:
+        """Speak `text` into a WAV file at `out`: its path, and when each word is heard (one timing per
+        whitespace-separated word of `text`, in order) where the backend can tell, else None."""
         if stand_in := self._fallback():
-            return await stand_in.speak(text, language, seed, out, voice, slot)
+            return await stand_in.speak_timed(text, language, seed, out, voice, slot)
         name = self.voice_for(language, voice, slot)
-        return await anyio.to_thread.run_sync(self._speak, text, language, name, out, limiter=self.limiter)
+        return await anyio.to_thread.run_sync(self._speak_timed, text, language, name, out, limiter=self.limiter)
 
     @abstractmethod
     def _speak(self, text: str, language: str, voice: str, out: Path) -> Path:
         """Speak `text` in `voice` into a WAV at `out` (runs in a worker thread); return its path."""
+
+    def _speak_timed(self, text: str, language: str, voice: str, out: Path) -> tuple[Path, list[WordTiming] | None]:
+        """`_speak`, with word timings where the backend has them (override it to give them)."""
+        return self._speak(text, language, voice, out), None
 
     def _fallback(self) -> Service | None:
         """The placeholder voice standing in for this backend, or None when it runs (or must not be replaced)."""

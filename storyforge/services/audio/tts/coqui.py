@@ -20,6 +20,7 @@ from storyforge.engine.contract import knob
 from storyforge.errors import StoryforgeError
 from storyforge.models import ModelProvider
 from storyforge.services.audio.tts.base import TTSBackend
+from storyforge.services.torch_runtime import BUILDING
 
 XTTS_SPEAKERS = ["Claribel Dervla", "Damien Black", "Ana Florence", "Viktor Eka", "Gracie Wise"]
 
@@ -38,6 +39,9 @@ class CoquiTTS(TTSBackend):
         super().__init__(**params)
         self._tts = None
         self._lock = threading.Lock()
+
+    def models(self) -> list[str]:
+        return [self.params.model]
 
     def unavailable(self) -> StoryforgeError | None:
         try:
@@ -59,14 +63,16 @@ class CoquiTTS(TTSBackend):
                 from TTS.api import TTS
 
                 folder = Path(self.params.model).expanduser()
-                if folder.is_dir():
-                    config = folder / "config.json"
-                    xtts = json.loads(config.read_text()).get("model") == "xtts"
-                    tts = TTS(
-                        model_path=str(folder if xtts else folder / "model.pth"), config_path=str(config), progress_bar=False
-                    )
-                else:
-                    tts = TTS(model_name=self.params.model, progress_bar=False)
+                with BUILDING:
+                    if folder.is_dir():
+                        config = folder / "config.json"
+                        xtts = json.loads(config.read_text()).get("model") == "xtts"
+                        tts = TTS(
+                            model_path=str(folder if xtts else folder / "model.pth"), config_path=str(config),
+                            progress_bar=False,
+                        )  # fmt: skip
+                    else:
+                        tts = TTS(model_name=self.params.model, progress_bar=False)
                 self._tts = tts.to(self.params.device)
         return self._tts
 

@@ -31,6 +31,9 @@ class EspeakTTS(TTSBackend):
         pitch: int = 45  # espeak-ng -p, 0-99
         timeout_s: float = knob(120.0, "Longest one clip may take")
 
+    def models(self) -> list[str]:
+        return ["espeak-ng"]
+
     def default_voice(self, language: str) -> str:
         return self.params.voices.get(language, language)
 

@@ -36,6 +36,9 @@ class PiperTTS(TTSBackend):
         self._voices: dict[str, object] = {}
         self._lock = threading.Lock()
 
+    def models(self) -> list[str]:
+        return [*self.params.models.values(), self.params.voice_package or ""]
+
     def unavailable(self) -> StoryforgeError | None:
         if importlib.util.find_spec("piper") is None:
             return StoryforgeError(

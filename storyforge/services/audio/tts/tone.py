@@ -12,7 +12,7 @@ import regex as re
 
 from storyforge.engine.contract import knob
 from storyforge.media import write_wav
-from storyforge.models import ModelProvider
+from storyforge.models import ModelProvider, WordTiming
 from storyforge.services.audio.tts.base import TTSBackend
 
 
@@ -27,7 +27,15 @@ class ToneTTS(TTSBackend):
         sample_rate: int = 24000  # Hz
         amplitude: float = 0.08  # 0 gives silence of the same length
 
+    def fingerprint(self) -> dict:
+        return super().fingerprint() | {"word_timings": True}  # clips now carry them: not served from older caches
+
     def _speak(self, text: str, language: str, voice: str, out: Path) -> Path:
+        return self._speak_timed(text, language, voice, out)[0]
+
+    def _speak_timed(self, text: str, language: str, voice: str, out: Path) -> tuple[Path, list[WordTiming]]:
+        """The beeps, and each whitespace-separated word's time: from its first beep's start to its last beep's
+        end (a word without letters, like a dash, takes no time where it stands)."""
         p = self.params
         slot = int(p.sample_rate * 60 / p.words_per_minute)
         beep = int(slot * 0.6)
@@ -35,13 +43,28 @@ class ToneTTS(TTSBackend):
         envelope = np.sin(np.pi * np.arange(beep) / beep) ** 2  # no clicks at either end
         word = np.zeros(slot)
         word[:beep] = p.amplitude * envelope * np.sin(2 * np.pi * float(voice) * t)
-        parts = []
+        parts, beeps, t = [], [], 0  # beeps: (where in the text, start sample)
         for m in _WORD_AND_STOP.finditer(text):
             parts.append(word)
+            beeps.append((m.start(), t))
+            t += slot
             stop = m.group(1).strip()
             if stop:
                 parts.append(np.zeros(slot if stop[0] in ".!?…।॥" else slot // 2))
-        return write_wav(out, np.concatenate(parts or [word]), p.sample_rate)
+                t += len(parts[-1])
+        path = write_wav(out, np.concatenate(parts or [word]), p.sample_rate)
+        timings, k, at = [], 0, 0
+        for token in re.finditer(r"\S+", text):
+            mine = []
+            while k < len(beeps) and beeps[k][0] < token.end():
+                mine.append(beeps[k][1])
+                k += 1
+            start, end = (mine[0], mine[-1] + beep) if mine else (at, at)
+            timings.append(
+                WordTiming(word=token.group(), start_s=round(start / p.sample_rate, 4), end_s=round(end / p.sample_rate, 4))
+            )
+            at = end
+        return path, timings
 
 
 _WORD_AND_STOP = re.compile(r"\w+(?:['’]\w+)*[\"”’»)]*(\s*[.!?…।॥,;:]?)")
