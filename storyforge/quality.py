@@ -23,7 +23,7 @@ import numpy as np
 from storyforge import rules
 from storyforge import text as tx
 from storyforge.models import IdentityFigures, ShotList, Story, Video
-from storyforge.timeline import sentence_offsets
+from storyforge.timeline import line_columns, sentence_offsets
 
 log = logging.getLogger("storyforge")
 
@@ -75,7 +75,8 @@ def word_timing_figures(video: Video) -> dict[str, Any]:
     timed = [e for e in narrated if e.words]
     if not timed:
         return {}
-    offsets = [x for e in timed for x in sentence_offsets(e)]
+    columns = line_columns(video.timeline.width, video.timeline.height)
+    offsets = [x for e in timed for x in sentence_offsets(e, columns)]
     return {
         "word_timed_shots": round(len(timed) / len(narrated), 4),
         "word_offset_mean_s": round(sum(offsets) / len(offsets), 4) if offsets else 0.0,

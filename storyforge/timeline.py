@@ -147,15 +147,22 @@ def build_timeline(
             )
         )
         start_frame += n
-    cues = [cue for e in entries for cue in cues_for(e, captions)]
+    columns = line_columns(width, height)
+    cues = [cue for e in entries for cue in cues_for(e, captions, columns)]
     return Timeline(entries=entries, cues=cues, duration_s=round(start_frame / fps, 6), width=width, height=height, fps=fps,
                     captions=captions, highlight=highlight)  # fmt: skip
 
 
-def word_starts(entry: TimelineEntry) -> list[float] | None:
+def line_columns(width: int, height: int) -> int:
+    """The longest subtitle line for a frame: MAX_LINE on a 16:9 frame or wider, fewer on narrower ones (the font
+    scales with the frame's height, so a vertical frame has room for a third of the columns), never under 16."""
+    return max(16, round(MAX_LINE * min(1.0, width / max(1, height) / (16 / 9))))
+
+
+def word_starts(entry: TimelineEntry, columns: int = MAX_LINE) -> list[float] | None:
     """When each piece of the narration's text (`_Words`: a word, or a long word's pieces) starts to be heard,
     from the voice's word timings, in narration time; None where the voice gave none for this text."""
-    text = _Words(entry.text)
+    text = _Words(entry.text, columns)
     if not entry.words or len(entry.words) != len(entry.text.split()):
         return None
     out = []
@@ -165,14 +172,16 @@ def word_starts(entry: TimelineEntry) -> list[float] | None:
     return out
 
 
-def shot_cues(entry: TimelineEntry, captions: str = "sentence", highlight: bool = False) -> list[SubtitleCue]:
+def shot_cues(
+    entry: TimelineEntry, captions: str = "sentence", highlight: bool = False, columns: int = MAX_LINE
+) -> list[SubtitleCue]:
     """`sentence_cues`, or with `captions="words"` and the voice's word timings, the same cues starting when
     their first word is heard; with `highlight` too, a cue per word showing its cue's text with that word marked
     (for burning in)."""
-    starts = word_starts(entry) if captions == "words" else None
+    starts = word_starts(entry, columns) if captions == "words" else None
     if starts is None:
-        return sentence_cues(entry)
-    text = _Words(entry.text)
+        return sentence_cues(entry, columns)
+    text = _Words(entry.text, columns)
     if not text.words or entry.narration_duration_s <= 0:
         return []
     offset, end = entry.narration_offset_s, entry.narration_offset_s + entry.narration_duration_s
@@ -191,20 +200,21 @@ def shot_cues(entry: TimelineEntry, captions: str = "sentence", highlight: bool 
     return [c for c in cues if c.end_s - c.start_s > 0.0005]
 
 
-def sentence_cues(entry: TimelineEntry) -> list[SubtitleCue]:
+def sentence_cues(entry: TimelineEntry, columns: int = MAX_LINE) -> list[SubtitleCue]:
     """One narration as cues in the shot's own time (0 = the shot starts): the same cues wherever the shot sits in
-    the film. The text is cut into cues of at most 2 lines of 42 columns, at sentence ends where it can be, else
+    the film. The text is cut into cues of at most 2 lines of `columns` (42 on a 16:9 frame: `line_columns`), at
+    sentence ends where it can be, else
     at commas, semicolons, colons and dashes, and only then between other words; no cue shows for less than
     0.8 s where the narration is that long (a third line is allowed rather than a shorter cue). A boundary
     between cues sits where the text's share of the narration puts it, moved to the nearest pause in the speech
     (`entry.pauses`) within 1 s. The cues cover the narration exactly, in order."""
-    text, spans, times = sentence_plan(entry)
+    text, spans, times = sentence_plan(entry, columns)
     return [SubtitleCue(start_s=times[k], end_s=times[k + 1], text=text.lines(i, j)) for k, (i, j) in enumerate(spans)]
 
 
-def sentence_plan(entry: TimelineEntry) -> tuple[_Words, list[tuple[int, int]], list[float]]:
+def sentence_plan(entry: TimelineEntry, columns: int = MAX_LINE) -> tuple[_Words, list[tuple[int, int]], list[float]]:
     """`sentence_cues` as data: the words, each cue's range of them, and the boundaries (shot time)."""
-    text = _Words(entry.text)
+    text = _Words(entry.text, columns)
     if not text.words or entry.narration_duration_s <= 0:
         return text, [], [entry.narration_offset_s]
     spans = text.cues(entry.narration_duration_s)
@@ -221,27 +231,28 @@ def sentence_plan(entry: TimelineEntry) -> tuple[_Words, list[tuple[int, int]], 
     return text, spans, times
 
 
-def sentence_offsets(entry: TimelineEntry) -> list[float]:
+def sentence_offsets(entry: TimelineEntry, columns: int = MAX_LINE) -> list[float]:
     """How far each sentence cue's start (after the first) is from when the voice says its first word starts:
     seconds, one per boundary; [] without word timings."""
-    starts = word_starts(entry)
+    starts = word_starts(entry, columns)
     if starts is None:
         return []
-    _, spans, times = sentence_plan(entry)
+    _, spans, times = sentence_plan(entry, columns)
     return [round(abs(times[k] - entry.narration_offset_s - starts[i]), 4) for k, (i, _) in enumerate(spans) if k]
 
 
 class _Words:
     """A narration as words, with their widths and the cost of a break after each, for cutting it into cues."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, columns: int = MAX_LINE) -> None:
+        self.columns = columns  # the longest line
         self.words: list[tuple[str, str]] = []  # (separator before it, word)
         self.pieces: list[tuple[int, int, int]] = []  # per word: (token of text.split(), piece k, of n pieces)
         for token, word in enumerate(text.split()):
             parts = [word]
-            if _width(word) > MAX_LINE:  # text without spaces: cut after its punctuation, then every MAX_LINE columns
+            if _width(word) > columns:  # text without spaces: cut after its punctuation, then every `columns`
                 parts = [p for p in re.split(f"(?<=[{re.escape(SENTENCE_ENDS + CLAUSE_ENDS)}])", word) if p]
-                parts = [piece for p in parts for piece in _cut(p, MAX_LINE)]
+                parts = [piece for p in parts for piece in _cut(p, columns)]
             self.words += [(" " if k == 0 else "", p) for k, p in enumerate(parts)]
             self.pieces += [(token, k, len(parts)) for k in range(len(parts))]
         self.ends = [0]  # ends[k]: columns of the first k words, with a separator before each
@@ -256,20 +267,20 @@ class _Words:
         return self.ends[j] - self.ends[i] - len(self.words[i][0])
 
     def breaks(self, i: int, j: int) -> list[int]:
-        """Where words i..j-1 break into lines of at most MAX_LINE columns: nowhere when they fit one; in two where
+        """Where words i..j-1 break into lines of at most `columns`: nowhere when they fit one; in two where
         both fit, at punctuation first and then where they are most even; else as often as it takes."""
-        if self.width(i, j) <= MAX_LINE:
+        if self.width(i, j) <= self.columns:
             return []
         two = [
             (self.cost[k - 1], abs(self.width(i, k) - self.width(k, j)), k)
             for k in range(i + 1, j)
-            if self.width(i, k) <= MAX_LINE and self.width(k, j) <= MAX_LINE
+            if self.width(i, k) <= self.columns and self.width(k, j) <= self.columns
         ]
         if two:
             return [min(two)[2]]
         breaks, first = [], i
         for k in range(i + 1, j):
-            if self.width(first, k + 1) > MAX_LINE:
+            if self.width(first, k + 1) > self.columns:
                 breaks.append(k)
                 first = k
         return breaks
@@ -354,11 +365,11 @@ def _break_cost(word: str, after: str) -> float:
     return 4.0
 
 
-def cues_for(entry: TimelineEntry, captions: str = "sentence") -> list[SubtitleCue]:
+def cues_for(entry: TimelineEntry, captions: str = "sentence", columns: int = MAX_LINE) -> list[SubtitleCue]:
     """The shot's cues in video time."""
     return [
         SubtitleCue(start_s=round(entry.start_s + c.start_s, 3), end_s=round(entry.start_s + c.end_s, 3), text=c.text)
-        for c in shot_cues(entry, captions)
+        for c in shot_cues(entry, captions, columns=columns)
     ]
 
 
@@ -374,7 +385,7 @@ def plan_pieces(timeline: Timeline, visuals: dict[str, ShotVisual], burn_subtitl
         cues = []
         for i, first in sources if burn_subtitles else ():
             window_start, window_end = first / fps, (first + frames) / fps
-            for c in shot_cues(entries[i], timeline.captions, timeline.highlight):
+            for c in shot_cues(entries[i], timeline.captions, timeline.highlight, line_columns(timeline.width, timeline.height)):
                 start, end = max(c.start_s, window_start), min(c.end_s, window_end)
                 if end - start > 0.0005:
                     cues.append(

@@ -47,6 +47,17 @@ def test_narration_lengthens_shots_and_transitions_overlap():
         assert round(e.duration_s * 24, 6) == round(e.duration_s * 24)
 
 
+def test_subtitle_lines_fit_the_frame_vertical_and_square_ones_too():
+    text = " ".join(["The lighthouse keeper climbed the spiral stairs one more time."] * 3)
+    counts = []
+    for size, columns in (((1280, 720), 42), ((1080, 1080), 24), ((1080, 1920), 16)):
+        tl = build_timeline([SHOTS[0]], {SHOTS[0].id: clip(SHOTS[0], 12.0, text)}, *size, 24)
+        assert all(len(line) <= columns for c in tl.cues for line in c.text.split("\n"))
+        assert all(len(c.text.split("\n")) <= 2 for c in tl.cues)
+        counts.append(len(tl.cues))
+    assert counts[0] < counts[1] < counts[2]  # narrower frames: shorter lines, more cues
+
+
 def test_cut_transitions_do_not_overlap():
     tl = build_timeline(SHOTS, {}, 320, 180, 24, transitions=Transitions(Transition.cut, Transition.cut))
     assert [e.start_s for e in tl.entries] == [0.0, 2.0, 4.0] and tl.duration_s == 6.0
