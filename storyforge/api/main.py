@@ -54,7 +54,7 @@ ARTIFACTS = ("manifest.json", "story.txt", "story.json", "scenes.json", "shots.j
              "subtitles.srt", "subtitles.vtt", "music.wav", "music_score.wav", "mix.m4a", "ducking.wav", "job.log",
              "error.log")  # fmt: skip
 SHOT = r"s\d{2,}_\d{2,}"
-MEDIA = re.compile(rf"^(shots/{SHOT}\.(png|mp4)|narration/{SHOT}\.wav|segments/{SHOT}(-{SHOT})?\.mp4)$")
+MEDIA = re.compile(rf"^(shots/{SHOT}\.(png|mp4)|narration/{SHOT}\.wav|segments/{SHOT}(-{SHOT})?\.mp4|cast/[^/.]+\.png)$")
 JOB_ROUTES = re.compile(r"^/(v1/jobs|generate|v1/jobs/[^/]+/revisions)/?$")  # the routes that take a body
 
 
@@ -425,7 +425,8 @@ def create_app(settings: Settings | None = None, start_worker: bool = True) -> F
     @app.get("/v1/jobs/{job_id}/artifacts/{name:path}", response_class=FileResponse, responses=problems(*JOB))
     def artifact(job_id: str, name: str, owner: str = Depends(require_key), store: JobStore = Depends(get_store)) -> Response:
         """manifest.json, story/scenes/shots/edit/video.json, subtitles.srt|vtt, job.log, music, the mix, and per-shot
-        media (shots/s01_02.png|mp4, narration/s01_02.wav, segments/s01_02.mp4, segments/s01_02-s01_03.mp4).
+        media (shots/s01_02.png|mp4, narration/s01_02.wav, segments/s01_02.mp4, segments/s01_02-s01_03.mp4) and the
+        cast sheet's portraits (cast/anna.png).
         Nothing outside the job's run directory; the manifest and logs without the server's paths and setup."""
         row = job_for(job_id, owner, store)
         if name not in ARTIFACTS and not MEDIA.fullmatch(name):

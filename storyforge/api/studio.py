@@ -39,10 +39,10 @@ from storyforge.api.schemas import (
 )
 from storyforge.api.store import JobStore
 from storyforge.engine.cache import digest
-from storyforge.models import character_id
 
 SHOT_STAGE, CAST_STAGE = "storyforge.stages.edits.ApplyShotEdits", "storyforge.stages.cast.ApplyCastEdits"
 PICTURES, VOICES = "storyforge.stages.visuals.RenderShot", "storyforge.stages.narration.Narrate"
+PORTRAITS = "storyforge.stages.portraits.DrawPortrait"
 
 
 def stage_named(config: dict, target: str) -> str | None:
@@ -85,6 +85,20 @@ def merged(before: Edits, request: RevisionRequest) -> Edits:
                 edits.pop(key)
         out.append(dict(sorted(edits.items())))
     return Edits(shots=out[0], cast=out[1])
+
+
+def portraits_of(config: dict, folder: Path) -> dict[int, str]:
+    """Each character's portrait in the run directory (its file's name there), by the character's place in the
+    story, as the run's manifest records the portraits stage: one item per character, in story order. So two
+    characters whose names make one id, and a user's own picture, are found where the stage put them."""
+    stages = ((read_json(folder / "manifest.json") or {}).get("stages")) or {}
+    items = (stages.get(stage_named(config, PORTRAITS) or "") or {}).get("items", [])
+    found = {}
+    for k, item in enumerate(items):
+        front = next((a for a in item.get("artifacts", {}) if a.startswith("cast/") and "_full_body." not in a), None)
+        if front and (folder / front).is_file():
+            found[k] = front
+    return found
 
 
 def voices_of(config: dict) -> list[str]:
@@ -332,12 +346,13 @@ def add_studio(app: FastAPI, settings: Settings, status_of: Callable[[Any], JobS
         shots, story = planned(row)
         edits = edits_of(config).cast
         members, folder = [], run_dir(row)
-        for c in story.get("characters", []):
+        cards = portraits_of(config, folder)
+        for k, c in enumerate(story.get("characters", [])):
             look = {**c, **edits.get(c["name"], {})}
-            card = f"cast/{character_id(c['name'])}.png"
+            card = cards.get(k)
             members.append(CastMember(name=c["name"], description=look.get("description", ""), voice=look.get("voice", ""),
                                       shots=[shot_id(s) for s in shots if c["name"] in s.get("characters", [])],
-                                      portrait=f"/v1/jobs/{row['id']}/artifacts/{card}" if (folder / card).is_file() else None))  # fmt: skip
+                                      portrait=f"/v1/jobs/{row['id']}/artifacts/{card}" if card else None))  # fmt: skip
         return Cast(characters=members, voices=voices_of(config))
 
     @app.get("/v1/jobs/{job_id}/chapters.vtt", response_class=Response,

@@ -41,6 +41,7 @@ def test_a_revision_remakes_only_what_its_edits_touch_and_joins_the_history(stud
     client, job, _ = studio
     cast = client.get(f"/v1/jobs/{job['id']}/cast", headers=KEY).json()
     tom = next(c for c in cast["characters"] if c["name"] == "Tom")
+    assert client.get(tom["portrait"], headers=KEY).headers["content-type"] == "image/png"  # the cast card
     edits = {"shots": {"s01_02": {"description": "A red door in the fog"}},
              "cast": {"Tom": {"description": "a boy in a yellow raincoat"}}}  # fmt: skip
     made = client.post(f"/v1/jobs/{job['id']}/revisions", json=edits, headers=KEY)
@@ -167,3 +168,16 @@ def test_typed_text_stays_text_and_null_returns_a_field_to_the_plan(studio, tmp_
                        "cast": {"Tom": {"voice": None}}}, headers=KEY).json()  # fmt: skip
     edits = client.get(f"/v1/jobs/{back['id']}/revisions", headers=KEY).json()["edits"]
     assert edits == {"shots": {"s01_01": {"narration": text}}, "cast": {}}
+
+
+def test_portraits_are_found_where_the_stage_put_them_even_for_two_names_with_one_id(tmp_path):
+    from storyforge.api.studio import portraits_of
+
+    (tmp_path / "cast").mkdir()
+    for name in ("zoe.png", "zoe_2.png", "zoe_2_full_body.png"):
+        (tmp_path / "cast" / name).write_bytes(b"png")
+    items = [{"item": "zoe", "artifacts": {"cast/zoe.png": "a"}}, {"item": "zoe_2", "artifacts": {"cast/zoe_2_full_body.png": "b", "cast/zoe_2.png": "c"}},
+             {"item": "ghost", "artifacts": {"cast/ghost.png": "d"}}]  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps({"stages": {"faces": {"items": items}}}))
+    config = {"stages": {"faces": {"_target_": "storyforge.stages.portraits.DrawPortrait"}}}
+    assert portraits_of(config, tmp_path) == {0: "cast/zoe.png", 1: "cast/zoe_2.png"}  # Zoë and Zoe; no file: none
