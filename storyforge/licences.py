@@ -173,10 +173,9 @@ def summary(licences: Iterable[ModelLicence]) -> str:
 
 
 def require_commercial(licences: Iterable[ModelLicence], allow_unknown: bool = True) -> None:
-    """A ConfigError naming each model that does not allow commercial use (and, unless `allow_unknown`, each
-    whose licence is unknown) and the permissive choices for its service."""
-    once = {(x.service, x.model): x for x in licences}.values()
-    refused = [x for x in once if x.commercial_use is False or (x.commercial_use is None and not allow_unknown)]
+    """A ConfigError naming each model (once each) that does not allow commercial use (and, unless
+    `allow_unknown`, each whose licence is unknown) and the permissive choices for its service."""
+    refused = [x for x in licences if x.commercial_use is False or (x.commercial_use is None and not allow_unknown)]
     if not refused:
         return
     problem = "; ".join(

@@ -159,10 +159,9 @@ def line_columns(width: int, height: int) -> int:
     return max(16, round(MAX_LINE * min(1.0, width / max(1, height) / (16 / 9))))
 
 
-def word_starts(entry: TimelineEntry, columns: int = MAX_LINE) -> list[float] | None:
-    """When each piece of the narration's text (`_Words`: a word, or a long word's pieces) starts to be heard,
-    from the voice's word timings, in narration time; None where the voice gave none for this text."""
-    text = _Words(entry.text, columns)
+def word_starts(entry: TimelineEntry, text: _Words) -> list[float] | None:
+    """When each piece of the narration's text (`text`, its `_Words`: a word, or a long word's pieces) starts to be
+    heard, from the voice's word timings, in narration time; None where the voice gave none for this text."""
     if not entry.words or len(entry.words) != len(entry.text.split()):
         return None
     out = []
@@ -178,10 +177,10 @@ def shot_cues(
     """`sentence_cues`, or with `captions="words"` and the voice's word timings, the same cues starting when
     their first word is heard; with `highlight` too, a cue per word showing its cue's text with that word marked
     (for burning in)."""
-    starts = word_starts(entry, columns) if captions == "words" else None
+    text = _Words(entry.text, columns)
+    starts = word_starts(entry, text) if captions == "words" else None
     if starts is None:
         return sentence_cues(entry, columns)
-    text = _Words(entry.text, columns)
     if not text.words or entry.narration_duration_s <= 0:
         return []
     offset, end = entry.narration_offset_s, entry.narration_offset_s + entry.narration_duration_s
@@ -203,11 +202,10 @@ def shot_cues(
 def sentence_cues(entry: TimelineEntry, columns: int = MAX_LINE) -> list[SubtitleCue]:
     """One narration as cues in the shot's own time (0 = the shot starts): the same cues wherever the shot sits in
     the film. The text is cut into cues of at most 2 lines of `columns` (42 on a 16:9 frame: `line_columns`), at
-    sentence ends where it can be, else
-    at commas, semicolons, colons and dashes, and only then between other words; no cue shows for less than
-    0.8 s where the narration is that long (a third line is allowed rather than a shorter cue). A boundary
-    between cues sits where the text's share of the narration puts it, moved to the nearest pause in the speech
-    (`entry.pauses`) within 1 s. The cues cover the narration exactly, in order."""
+    sentence ends where it can be, else at commas, semicolons, colons and dashes, and only then between other
+    words; no cue shows for less than 0.8 s where the narration is that long (a third line is allowed rather than
+    a shorter cue). A boundary between cues sits where the text's share of the narration puts it, moved to the
+    nearest pause in the speech (`entry.pauses`) within 1 s. The cues cover the narration exactly, in order."""
     text, spans, times = sentence_plan(entry, columns)
     return [SubtitleCue(start_s=times[k], end_s=times[k + 1], text=text.lines(i, j)) for k, (i, j) in enumerate(spans)]
 
@@ -234,10 +232,10 @@ def sentence_plan(entry: TimelineEntry, columns: int = MAX_LINE) -> tuple[_Words
 def sentence_offsets(entry: TimelineEntry, columns: int = MAX_LINE) -> list[float]:
     """How far each sentence cue's start (after the first) is from when the voice says its first word starts:
     seconds, one per boundary; [] without word timings."""
-    starts = word_starts(entry, columns)
+    text, spans, times = sentence_plan(entry, columns)
+    starts = word_starts(entry, text)
     if starts is None:
         return []
-    _, spans, times = sentence_plan(entry, columns)
     return [round(abs(times[k] - entry.narration_offset_s - starts[i]), 4) for k, (i, _) in enumerate(spans) if k]
 
 

@@ -114,8 +114,7 @@ def voices_of(config: dict) -> list[str]:
         backend = get_class(tts.pop("_target_"))(**tts)  # cheap: backends load their models on first use
     except Exception:  # a backend this server cannot import: no choice of voices
         return []
-    listed = getattr(backend, "dialogue_voices_for", None)
-    return [str(v) for v in (listed() if listed else getattr(backend.params, "dialogue_voices", []))]
+    return [str(v) for v in backend.dialogue_voices_for()]
 
 
 def read_json(path: Path) -> Any:

@@ -10,6 +10,7 @@ import re
 import subprocess
 import time
 import traceback
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -124,11 +125,11 @@ def stage_licences(graph: Graph) -> dict[str, list[ModelLicence]]:
     return {name: [x for use in node.stage.uses for x in of.get(use, [])] for name, node in graph.nodes.items()}
 
 
-def used_licences(by_stage: dict[str, list[ModelLicence]], records: dict) -> list[ModelLicence]:
-    """Each model once, of the stages that ran (computed or served from the cache)."""
+def used_licences(by_stage: dict[str, list[ModelLicence]], ran: Container[str]) -> list[ModelLicence]:
+    """Each model once, of the stages in `ran`: those that ran (computed or served from the cache), or all."""
     seen: dict[tuple[str, str], ModelLicence] = {}
     for name, licences in by_stage.items():
-        if name in records:
+        if name in ran:
             for x in licences:
                 seen.setdefault((x.service, x.model), x)
     return list(seen.values())
@@ -149,7 +150,7 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, reporter: Reporter | None = Non
     by_stage = stage_licences(graph)
     rules = resolved.get("licence") or {}
     if rules.get("require_commercial"):  # before anything runs or loads
-        require_commercial([x for xs in by_stage.values() for x in xs], bool(rules.get("allow_unknown", True)))
+        require_commercial(used_licences(by_stage, graph.nodes), bool(rules.get("allow_unknown", True)))
     prompts = PromptSet(resource_dir("conf") / "prompts" / str(resolved["prompts"]["set"]))
     executor = build_executor(resolved.get("executor"))
     cache = open_cache(cfg)

@@ -57,7 +57,10 @@ class TTSService(Protocol):
         self, text: str, language: str, seed: int, out: Path, voice: VoiceType = VoiceType.narrator, slot: int = 0
     ) -> tuple[Path, list[WordTiming] | None]:
         """`speak`, and when each whitespace-separated word of `text` is heard where the backend can tell (else
-        None). Optional: the narration stage calls `speak` on a backend without it."""
+        None)."""
+
+    def dialogue_voices_for(self, language: str | None = None) -> list[str]:
+        """The voices quoted dialogue is given in `language` (None: in every language)."""
 
     def voice_for(self, language: str, kind: VoiceType = VoiceType.narrator, slot: int = 0) -> str:
         """The backend's name for the voice that speaks such a line."""

@@ -65,10 +65,8 @@ class Narrate(Stage):
 
         async def speak(i: int) -> tuple[Path, list[WordTiming] | None]:
             u = speech_parts[i]
-            out = ctx.path(f"{shot.id}-{i}.wav")
-            if timed := getattr(self.tts, "speak_timed", None):
-                return await timed(u.text, story.language, ctx.seed, out, u.voice, slots[i])
-            return await self.tts.speak(u.text, story.language, ctx.seed, out, u.voice, slots[i]), None
+            return await self.tts.speak_timed(u.text, story.language, ctx.seed, ctx.path(f"{shot.id}-{i}.wav"), u.voice,
+                                              slots[i])  # fmt: skip
 
         spoken = await gather(speak, range(len(speech_parts)))
         path, spans, voice, rate = self._join([p for p, _ in spoken], ctx.path(f"{shot.id}.wav"))
@@ -110,8 +108,7 @@ class Narrate(Stage):
         if speaker not in names:
             return len(names)
         chosen = story.characters[names.index(speaker)].voice
-        listed = getattr(self.tts, "dialogue_voices_for", None)
-        voices = listed(story.language) if listed else list(getattr(getattr(self.tts, "params", None), "dialogue_voices", []))
+        voices = self.tts.dialogue_voices_for(story.language)
         return voices.index(chosen) if chosen and chosen in voices else names.index(speaker)
 
     @staticmethod

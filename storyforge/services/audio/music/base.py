@@ -4,6 +4,7 @@ peak level before it is written. A backend implements `_bed(prompt, seed) -> (sa
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import anyio
@@ -15,7 +16,7 @@ from storyforge.media import write_wav
 from storyforge.services.torch_runtime import free_memory
 
 
-class MoodMusic(Service):
+class MoodMusic(Service, ABC):
     class Params(Service.Params):
         prompt: str = "{style}, instrumental underscore for a told story, no vocals"  # {style}: from `styles`
         styles: dict[str, str] = {
@@ -48,9 +49,9 @@ class MoodMusic(Service):
         bed = self.params.peak * bed / max(1e-6, float(np.abs(bed).max()))
         return write_wav(out, bed, rate)
 
+    @abstractmethod
     def _bed(self, prompt: str, seed: int) -> tuple[np.ndarray, int]:
         """At least `bed_s` of music for `prompt` as (samples, channels), and its sample rate."""
-        raise NotImplementedError
 
     def close(self) -> None:
         free_memory()

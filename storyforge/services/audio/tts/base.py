@@ -49,7 +49,7 @@ class TTSBackend(Service, ABC):
 
     def licences(self, service: str) -> list:
         """The real backend's model licences, or none when the placeholder voice stands in for it."""
-        if self.params.fallback == "tone" and self.unavailable() is not None:
+        if self.params.fallback == "tone" and self._fallback() is not None:  # never raises with fallback: tone
             return []
         return super().licences(service)
 
